@@ -1,0 +1,295 @@
+// One step of the particle system: substeps of explicit Euler, semi-implicit Euler or RK4 over
+// the force stage (phys_forces.c), and the step's discrete adjoint. The adjoint recomputes the
+// substep and RK4 stage states from the step's input (one extra force evaluation per stage),
+// which is cheaper in memory than storing them for every step of the rollout.
+#include <math.h>
+#include <string.h>
+
+#include "dp/dp.h"
+#include "phys_integrate_kern.h"
+
+dpData *dp_data_new(const dpModel *m, int nbatch) {
+  size_t n3 = 3 * (size_t)m->np;
+  size_t ns = dp_model_nstate(m);
+  size_t nsub = (size_t)m->substeps + 1;
+  size_t total = 2 * n3 + nsub * ns + 2 * ns + 36 * (size_t)m->np + 4 * n3;
+  dpData *d = dp_calloc(1, sizeof *d);
+  double *block = dp_calloc(total > 0 ? total : 1, sizeof *block);
+  if (d == NULL || block == NULL) {
+    dp_free(d);
+    dp_free(block);
+    return NULL;
+  }
+  d->nbatch = nbatch < 1 ? 1 : nbatch;
+  d->nstate = ns;
+  d->block_ = block;
+  d->f = block;
+  d->fbar = d->f + n3;
+  d->sub = d->fbar + n3;
+  d->subbar = d->sub + nsub * ns;
+  d->stage = d->subbar + 2 * ns;
+  d->work = d->stage + 36 * (size_t)m->np;
+  return d;
+}
+
+void dp_data_free(dpData *d) {
+  if (d != NULL) {
+    dp_free(d->block_);
+    dp_free(d);
+  }
+}
+
+void dp_initial_state(const dpModel *m, const double *theta, double *s0) {
+  size_t n3 = 3 * (size_t)m->np;
+  memcpy(s0, theta + m->off.x0, n3 * sizeof *s0);
+  memcpy(s0 + n3, theta + m->off.v0, n3 * sizeof *s0);
+  for (int i = 0; i < m->np; i++) {
+    if (m->pinned[i]) {
+      s0[n3 + 3 * i] = s0[n3 + 3 * i + 1] = s0[n3 + 3 * i + 2] = 0.0;
+    }
+  }
+}
+
+void adj_dp_initial_state(const dpModel *m, const double *theta, double *theta_bar,
+                          const double *s0_bar) {
+  (void)theta;
+  size_t n3 = 3 * (size_t)m->np;
+  for (size_t k = 0; k < n3; k++) {
+    theta_bar[m->off.x0 + k] += s0_bar[k];
+    if (!m->pinned[k / 3]) {
+      theta_bar[m->off.v0 + k] += s0_bar[n3 + k];
+    }
+  }
+}
+
+// ---- Euler -----------------------------------------------------------------------------------
+
+static void euler_substep(const dpModel *m, const double *theta, dpData *d, int t, double h,
+                          const double *s, double *so) {
+  size_t n3 = 3 * (size_t)m->np;
+  int semi = m->integrator == DP_SEMI_IMPLICIT_EULER;
+  dp_forces(m, theta, t, s, s + n3, d->f);
+  for (int i = 0; i < m->np; i++) {
+    euler_update(so + 3 * i, so + n3 + 3 * i, semi, h, theta[m->off.mass + i], m->pinned[i],
+                 s + 3 * i, s + n3 + 3 * i, d->f + 3 * i);
+  }
+}
+
+static void adj_euler_substep(const dpModel *m, const double *theta, dpData *d, int t, double h,
+                              const double *s, double *theta_bar, double *s_bar,
+                              const double *so_bar) {
+  size_t n3 = 3 * (size_t)m->np;
+  int semi = m->integrator == DP_SEMI_IMPLICIT_EULER;
+  dp_forces(m, theta, t, s, s + n3, d->f);
+  memset(d->fbar, 0, n3 * sizeof *d->fbar);
+  for (int i = 0; i < m->np; i++) {
+    adj_euler_update(semi, h, theta[m->off.mass + i], m->pinned[i], d->f + 3 * i,
+                     theta_bar + m->off.mass + i, s_bar + 3 * i, s_bar + n3 + 3 * i,
+                     d->fbar + 3 * i, so_bar + 3 * i, so_bar + n3 + 3 * i);
+  }
+  adj_dp_forces(m, theta, t, s, s + n3, theta_bar, s_bar, s_bar + n3, d->fbar);
+}
+
+// ---- RK4 -------------------------------------------------------------------------------------
+// Stage j (0..3) keeps x_j, v_j, f_j in d->stage: y_0 = y, y_j = y + α_j k_{j-1} with
+// α = (h/2, h/2, h), k_j = (v_j, f_j / m), y' = y + h/6 (k_0 + 2 k_1 + 2 k_2 + k_3).
+
+static void rk4_stages(const dpModel *m, const double *theta, dpData *d, int t, double h,
+                       const double *s) {
+  size_t n3 = 3 * (size_t)m->np;
+  const double alpha[4] = {0.0, 0.5 * h, 0.5 * h, h};
+  for (int j = 0; j < 4; j++) {
+    double *xj = d->stage + (size_t)(3 * j) * n3;
+    double *vj = xj + n3;
+    double *fj = vj + n3;
+    if (j == 0) {
+      memcpy(xj, s, n3 * sizeof *xj);
+      memcpy(vj, s + n3, n3 * sizeof *vj);
+    } else {
+      const double *xp = d->stage + (size_t)(3 * (j - 1)) * n3;
+      const double *vp = xp + n3, *fp = vp + n3;
+      for (int i = 0; i < m->np; i++) {
+        // A pinned particle keeps its state in every stage (its k_j is zero).
+        double a = m->pinned[i] ? 0.0 : alpha[j];
+        double inv_m = 1.0 / theta[m->off.mass + i];
+        for (int c = 0; c < 3; c++) {
+          size_t k = 3 * (size_t)i + c;
+          xj[k] = s[k] + a * vp[k];
+          vj[k] = s[n3 + k] + a * fp[k] * inv_m;
+        }
+      }
+    }
+    dp_forces(m, theta, t, xj, vj, fj);
+  }
+}
+
+static void rk4_substep(const dpModel *m, const double *theta, dpData *d, int t, double h,
+                        const double *s, double *so) {
+  size_t n3 = 3 * (size_t)m->np;
+  rk4_stages(m, theta, d, t, h, s);
+  const double w[4] = {h / 6, h / 3, h / 3, h / 6};
+  memcpy(so, s, 2 * n3 * sizeof *so);
+  for (int j = 0; j < 4; j++) {
+    const double *vj = d->stage + (size_t)(3 * j) * n3 + n3;
+    const double *fj = vj + n3;
+    for (int i = 0; i < m->np; i++) {
+      if (m->pinned[i]) {
+        continue;
+      }
+      double inv_m = 1.0 / theta[m->off.mass + i];
+      for (int c = 0; c < 3; c++) {
+        size_t k = 3 * (size_t)i + c;
+        so[k] += w[j] * vj[k];
+        so[n3 + k] += w[j] * fj[k] * inv_m;
+      }
+    }
+  }
+}
+
+static void adj_rk4_substep(const dpModel *m, const double *theta, dpData *d, int t, double h,
+                            const double *s, double *theta_bar, double *s_bar,
+                            const double *so_bar) {
+  size_t n3 = 3 * (size_t)m->np;
+  rk4_stages(m, theta, d, t, h, s);
+  const double w[4] = {h / 6, h / 3, h / 3, h / 6};
+  const double alpha[4] = {0.0, 0.5 * h, 0.5 * h, h};
+  double *kxb = d->work;       // adjoint of k_j (position part)
+  double *kvb = kxb + n3;      // adjoint of k_j (velocity part)
+  double *yxb = kvb + n3;      // adjoint of y_j
+  double *yvb = yxb + n3;
+  for (size_t k = 0; k < 2 * n3; k++) {
+    s_bar[k] += so_bar[k];
+  }
+  for (size_t k = 0; k < n3; k++) {
+    kxb[k] = w[3] * so_bar[k];
+    kvb[k] = w[3] * so_bar[n3 + k];
+  }
+  for (int j = 3; j >= 0; j--) {
+    const double *xj = d->stage + (size_t)(3 * j) * n3;
+    const double *vj = xj + n3, *fj = vj + n3;
+    memset(yxb, 0, 2 * n3 * sizeof *yxb);
+    memset(d->fbar, 0, n3 * sizeof *d->fbar);
+    // k_j = (v_j, f_j / m)
+    for (int i = 0; i < m->np; i++) {
+      if (m->pinned[i]) {
+        continue;
+      }
+      double mi = theta[m->off.mass + i];
+      double mb = 0.0;
+      for (int c = 0; c < 3; c++) {
+        size_t k = 3 * (size_t)i + c;
+        yvb[k] += kxb[k];
+        d->fbar[k] += kvb[k] / mi;
+        mb -= kvb[k] * fj[k];
+      }
+      theta_bar[m->off.mass + i] += mb / (mi * mi);
+    }
+    adj_dp_forces(m, theta, t, xj, vj, theta_bar, yxb, yvb, d->fbar);
+    for (size_t k = 0; k < 2 * n3; k++) {
+      s_bar[k] += yxb[k];
+    }
+    if (j == 0) {
+      break;
+    }
+    // y_j = y + α_j k_{j-1}: the adjoint of k_{j-1} gets α_j ȳ_j plus its own weight.
+    for (int i = 0; i < m->np; i++) {
+      for (int c = 0; c < 3; c++) {
+        size_t k = 3 * (size_t)i + c;
+        kxb[k] = w[j - 1] * so_bar[k] + alpha[j] * yxb[k];
+        kvb[k] = w[j - 1] * so_bar[n3 + k] + alpha[j] * yvb[k];
+      }
+    }
+  }
+}
+
+// ---- step ------------------------------------------------------------------------------------
+
+static void substep(const dpModel *m, const double *theta, dpData *d, int t, double h,
+                    const double *s, double *so) {
+  if (m->integrator == DP_RK4) {
+    rk4_substep(m, theta, d, t, h, s, so);
+  } else {
+    euler_substep(m, theta, d, t, h, s, so);
+  }
+}
+
+static void adj_substep(const dpModel *m, const double *theta, dpData *d, int t, double h,
+                        const double *s, double *theta_bar, double *s_bar,
+                        const double *so_bar) {
+  if (m->integrator == DP_RK4) {
+    adj_rk4_substep(m, theta, d, t, h, s, theta_bar, s_bar, so_bar);
+  } else {
+    adj_euler_substep(m, theta, d, t, h, s, theta_bar, s_bar, so_bar);
+  }
+}
+
+void dp_step(const dpModel *m, const double *theta, dpData *d, int t, const double *s_in,
+             double *s_out) {
+  double h = m->dt / m->substeps;
+  size_t ns = d->nstate;
+  const double *cur = s_in;
+  for (int k = 0; k < m->substeps; k++) {
+    double *next = k == m->substeps - 1 ? s_out : d->sub + (size_t)(k + 1) * ns;
+    substep(m, theta, d, t, h, cur, next);
+    cur = next;
+  }
+}
+
+void adj_dp_step(const dpModel *m, const double *theta, dpData *d, int t, const double *s_in,
+                 double *theta_bar, double *s_in_bar, const double *s_out_bar) {
+  double h = m->dt / m->substeps;
+  size_t ns = d->nstate;
+  int nsub = m->substeps;
+  if (nsub == 1) {
+    adj_substep(m, theta, d, t, h, s_in, theta_bar, s_in_bar, s_out_bar);
+    return;
+  }
+  // Recompute the intermediate substep states sub[1 .. nsub-1].
+  const double *cur = s_in;
+  for (int k = 0; k < nsub - 1; k++) {
+    double *next = d->sub + (size_t)(k + 1) * ns;
+    substep(m, theta, d, t, h, cur, next);
+    cur = next;
+  }
+  double *a = d->subbar, *b = d->subbar + ns;
+  memcpy(a, s_out_bar, ns * sizeof *a);
+  for (int k = nsub - 1; k >= 1; k--) {
+    memset(b, 0, ns * sizeof *b);
+    adj_substep(m, theta, d, t, h, d->sub + (size_t)k * ns, theta_bar, b, a);
+    double *tmp = a;
+    a = b;
+    b = tmp;
+  }
+  adj_substep(m, theta, d, t, h, s_in, theta_bar, s_in_bar, a);
+}
+
+void dp_step_batch(const dpModel *m, const double *theta, size_t theta_stride, dpData *d, int t,
+                   const double *s_in, double *s_out) {
+  size_t ns = d->nstate;
+  for (int b = 0; b < d->nbatch; b++) {
+    dp_step(m, theta + (size_t)b * theta_stride, d, t, s_in + (size_t)b * ns,
+            s_out + (size_t)b * ns);
+  }
+}
+
+dpStatus dp_state_check(const dpModel *m, int step, const double *s, dpError *err) {
+  size_t n3 = 3 * (size_t)m->np;
+  double lim = m->divergence_limit;
+  for (size_t k = 0; k < 2 * n3; k++) {
+    double a = s[k];
+    if (!(fabs(a) <= lim)) {
+      size_t i = (k % n3) / 3;
+      const char *q = k < n3 ? "position" : "velocity";
+      if (!isfinite(a)) {
+        return dp_error_set(err, DP_ERR_DIVERGED, NULL, 0, 0,
+                            "diverged at step %d: particle '%s' %s %c is %s", step,
+                            m->pname[i], q, "xyz"[k % 3], isnan(a) ? "nan" : "infinite");
+      }
+      return dp_error_set(err, DP_ERR_DIVERGED, NULL, 0, 0,
+                          "diverged at step %d: particle '%s' %s %c = %.3g exceeds the "
+                          "divergence limit %.3g",
+                          step, m->pname[i], q, "xyz"[k % 3], a, lim);
+    }
+  }
+  return DP_OK;
+}

@@ -1,0 +1,453 @@
+// dp — differentiable physics engine: the single public header.
+//
+// Sections: status and errors · model and parameter block · data and step · losses · rollout
+// and gradients · files (NPZ) · CUDA backend. Units are SI (m, kg, s, N); z is up.
+// The computation and the differentiation contract are described in DESIGN.md §1–2: every
+// forward operator `op` has an adjoint `adj_op` that accumulates (+=) the adjoints of its inputs.
+#ifndef DP_DP_H
+#define DP_DP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DP_VERSION "0.1.0"
+#define DP_FORMAT_VERSION 1
+
+// ============================================================================================
+// Status and errors
+// ============================================================================================
+
+typedef enum dpStatus {
+  DP_OK = 0,
+  DP_ERR_INVALID,   // bad input: scene, loss, option, array shape (tools exit 2)
+  DP_ERR_IO,        // a file could not be read or written (tools exit 1, or 2 for missing input)
+  DP_ERR_NOMEM,     // an allocation failed
+  DP_ERR_DIVERGED,  // a state became non-finite or exceeded the divergence limit (exit 1)
+  DP_ERR_NO_CUDA,   // built without nvcc, or no CUDA device present
+  DP_ERR_CUDA,      // a CUDA call failed
+} dpStatus;
+
+// The first failure of a library call. file/line/column are 0/empty where not applicable;
+// key names the offending scene or loss key when there is one.
+typedef struct dpError {
+  dpStatus code;
+  char message[512];
+  char file[256];
+  int line;    // 1-based, 0 when unknown
+  int column;  // 1-based, 0 when unknown
+  char key[128];
+} dpError;
+
+// Fill err (if non-NULL and not already holding an error) and return code.
+// file may be NULL; line/column 0 when unknown. The message is printf-formatted.
+dpStatus dp_error_set(dpError *err, dpStatus code, const char *file, int line, int column,
+                      const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 6, 7)))
+#endif
+    ;
+// Reset err to "no error".
+void dp_error_clear(dpError *err);
+// Short name of a status code ("ok", "invalid input", ...).
+const char *dp_status_string(dpStatus code);
+
+// Allocator hook (Lua style): every allocation of the library goes through it, so a test can
+// make the Nth allocation fail. NULL restores malloc/realloc/free. Not thread-safe to change.
+typedef void *(*dpAllocFn)(void *ud, void *ptr, size_t oldsize, size_t newsize);
+void dp_set_allocator(dpAllocFn fn, void *ud);
+void *dp_malloc(size_t n);
+void *dp_calloc(size_t count, size_t size);
+void *dp_realloc(void *p, size_t oldsize, size_t newsize);
+void dp_free(void *p);
+char *dp_strdup(const char *s);
+
+// ============================================================================================
+// Model and parameter block
+// ============================================================================================
+
+#define DP_NAME_MAX 64
+#define DP_PATH_MAX 160
+typedef char dpName[DP_NAME_MAX];
+
+typedef enum dpIntegrator {
+  DP_EXPLICIT_EULER = 0,    // x' = x + h v,  v' = v + h a(x, v)
+  DP_SEMI_IMPLICIT_EULER,   // v' = v + h a(x, v),  x' = x + h v'   (symplectic Euler)
+  DP_RK4,                   // classical fourth-order Runge–Kutta on (x, v)
+} dpIntegrator;
+
+typedef enum dpColliderType {
+  DP_COLLIDER_GROUND = 0,  // half-space z <= height
+  DP_COLLIDER_BOX,         // axis-aligned box: center, half extents
+  DP_COLLIDER_SPHERE,      // center, radius
+} dpColliderType;
+
+// Per-collider geometry stride in θ and the meaning of each slot:
+//   ground: [height]; box: [cx, cy, cz, hx, hy, hz]; sphere: [cx, cy, cz, r]   (m)
+#define DP_CGEOM 6
+// Per-collider contact parameters in θ, in this order:
+//   stiffness k (N/m), damping c (N·s/m), friction coefficient μ (1),
+//   smoothing width w of the penetration softplus (m), friction smoothing ε (m/s).
+#define DP_CCONTACT 5
+enum { DP_C_STIFFNESS = 0, DP_C_DAMPING, DP_C_FRICTION, DP_C_SMOOTHING, DP_C_FRICTION_SMOOTHING };
+
+// Definitions used to build a model (Box2D style: start from dp_default_*_def and override).
+typedef struct dpParticleDef {
+  double mass;              // kg, > 0
+  double position[3];       // initial position, m
+  double velocity[3];       // initial velocity, m/s
+  double linear_drag;       // N·s/m: force -b1 v
+  double quadratic_drag;    // N·s²/m²: force -b2 |v| v
+  double force[3];          // constant external force, N
+  int pinned;               // 1: position fixed at its initial value, velocity zero
+} dpParticleDef;
+
+typedef struct dpSpringDef {
+  int a;                    // particle index
+  int b;                    // particle index, or -1 for a spring to the fixed anchor point
+  double anchor[3];         // anchor point (m), used when b < 0
+  double stiffness;         // N/m, >= 0
+  double damping;           // N·s/m, >= 0 (along the spring)
+  double rest_length;       // m, >= 0; negative: the initial distance
+} dpSpringDef;
+
+typedef struct dpColliderDef {
+  dpColliderType type;
+  double height;            // ground: z of the plane, m
+  double center[3];         // box, sphere: m
+  double half_extents[3];   // box: m, > 0
+  double radius;            // sphere: m, > 0
+  double stiffness;         // N/m
+  double damping;           // N·s/m
+  double friction;          // Coulomb coefficient μ
+  double smoothing;         // m, > 0
+  double friction_smoothing;  // m/s, > 0
+} dpColliderDef;
+
+dpParticleDef dp_default_particle_def(void);
+dpSpringDef dp_default_spring_def(void);
+dpColliderDef dp_default_collider_def(dpColliderType type);
+
+// One named entry of the parameter block θ: a scene value that gradients are computed for.
+// path: "gravity", "particles.ball.mass", "springs.s3.stiffness", "ground.friction",
+// "boxes.wall.center", "controls", ... Values θ[offset .. offset+len) with the given shape.
+typedef struct dpParam {
+  char path[DP_PATH_MAX];
+  size_t offset;
+  size_t len;
+  int ndim;          // 0 (scalar), 1 or 3
+  size_t shape[3];
+  double lower;      // admissible range of each component (for loaders and optimizers)
+  double upper;
+} dpParam;
+
+// Offsets of each quantity in θ (structure of arrays).
+typedef struct dpOffsets {
+  size_t gravity;     // 3
+  size_t mass;        // np
+  size_t x0;          // np × 3  initial positions
+  size_t v0;          // np × 3  initial velocities
+  size_t drag_lin;    // np
+  size_t drag_quad;   // np
+  size_t force;       // np × 3
+  size_t k;           // ns   spring stiffness
+  size_t c;           // ns   spring damping
+  size_t rest;        // ns   spring rest length
+  size_t anchor;      // ns × 3 (meaningful for anchored springs only)
+  size_t cgeom;       // nc × DP_CGEOM
+  size_t ccontact;    // nc × DP_CCONTACT
+  size_t controls;    // steps × nu × 3 control forces, N
+} dpOffsets;
+
+// An entry of the scene's `parameters:` list (what dp-optimize optimizes by default).
+typedef struct dpParamSpec {
+  char path[DP_PATH_MAX];
+  double lower, upper;  // -inf/+inf when absent
+  int log_scale;        // 1: optimize log(value) (positive quantities)
+} dpParamSpec;
+
+// The compiled model: read-only while simulating.
+typedef struct dpModel {
+  char name[DP_NAME_MAX];
+  char source[256];        // scene file path ("" when built in code)
+  uint64_t scene_hash;     // FNV-1a of the scene text after --set overrides (0 in code)
+  double dt;               // s, > 0
+  int steps;               // T
+  int substeps;            // integrator substeps per step (h = dt / substeps)
+  dpIntegrator integrator;
+  double divergence_limit; // |x| or |v| component above this stops a run (default 1e8)
+
+  int np;                  // particles
+  dpName *pname;
+  unsigned char *pinned;   // np
+  int ns;                  // springs
+  dpName *sname;
+  int *sa, *sb;            // ns; sb[i] < 0: anchored
+  int nc;                  // colliders
+  dpName *cname;
+  dpColliderType *ctype;   // nc
+  int nu;                  // controlled particles (0: no controls)
+  int *uparticle;          // nu particle indices
+
+  size_t ntheta;           // size of θ
+  double *theta0;          // θ as given by the scene, ntheta
+  dpOffsets off;
+  size_t nparam;           // named entries
+  dpParam *param;
+
+  size_t nspec;            // scene `parameters:` list
+  dpParamSpec *spec;
+
+  void *build_;            // builder state before finalize (internal)
+} dpModel;
+
+// Start a model: dt 1e-3, 100 steps, 1 substep, semi-implicit Euler, gravity (0, 0, -9.81).
+dpModel *dp_model_new(void);
+// Add a particle / spring / collider; names must be unique within their kind and must not
+// contain '.', '*' or whitespace. Return the new index, or -1 with err filled.
+int dp_model_add_particle(dpModel *m, const char *name, const dpParticleDef *def, dpError *err);
+int dp_model_add_spring(dpModel *m, const char *name, const dpSpringDef *def, dpError *err);
+int dp_model_add_collider(dpModel *m, const char *name, const dpColliderDef *def,
+                          dpError *err);
+// Gravity vector (m/s²) before finalize.
+void dp_model_set_gravity(dpModel *m, const double g[3]);
+// Declare open-loop controls on nu particles (indices), with initial values (steps × nu × 3,
+// N) or NULL for zeros. Must be called after m->steps is final.
+dpStatus dp_model_set_controls(dpModel *m, int nu, const int *particles, const double *values,
+                               dpError *err);
+// Add an entry of the `parameters:` list.
+dpStatus dp_model_add_spec(dpModel *m, const dpParamSpec *spec, dpError *err);
+// Lay out θ and the named entries; validate (masses > 0, indices in range, ...).
+dpStatus dp_model_finalize(dpModel *m, dpError *err);
+void dp_model_free(dpModel *m);
+// Size of the packed state of one environment: [x (np × 3) | v (np × 3)].
+size_t dp_model_nstate(const dpModel *m);
+int dp_model_find_particle(const dpModel *m, const char *name);
+
+// Parameter selection: every entry whose path matches pattern (fnmatch; '*' within one path
+// component, e.g. "springs.*.stiffness", "particles.ball.*"). The θ indices are listed in table
+// order. shape: the entry's shape for a single match; (count, entry shape) for several entries
+// of one shape; (total) otherwise.
+typedef struct dpSelection {
+  char pattern[DP_PATH_MAX];
+  size_t n;          // number of θ components
+  size_t *index;     // n θ indices
+  int ndim;
+  size_t shape[4];
+} dpSelection;
+// Returns DP_ERR_INVALID (with a suggestion) when nothing matches.
+dpStatus dp_param_select(const dpModel *m, const char *pattern, dpSelection *sel, dpError *err);
+void dp_selection_free(dpSelection *sel);
+// The entry containing θ index i (NULL if none) and the component within it.
+const dpParam *dp_param_at(const dpModel *m, size_t i, size_t *component);
+// Nearest known path to `path` by edit distance (for "did you mean"), or NULL.
+const char *dp_param_suggest(const dpModel *m, const char *path);
+
+// ============================================================================================
+// Scenes (YAML)
+// ============================================================================================
+
+// Load a YAML scene (described by schemas/scene.schema.json and dp-scene(5)) and compile it.
+// sets: nsets "path=value" overrides (--set), applied to the document before compiling
+// (e.g. "cloth.sheet.n=32", "particles.ball.mass=2"); a path that names no document value is
+// applied to the matching θ entries after compiling (generated entities, e.g.
+// "springs.*.stiffness=100"). Errors are DP_ERR_INVALID naming file:line:column and the key
+// with the nearest valid key, or DP_ERR_IO for an unreadable file.
+dpStatus dp_scene_load(const char *path, const char *const *sets, int nsets, dpModel **out,
+                       dpError *err);
+// Same from text in memory; `name` stands for the file in messages.
+dpStatus dp_scene_parse(const char *text, size_t len, const char *name, const char *const *sets,
+                        int nsets, dpModel **out, dpError *err);
+
+// ============================================================================================
+// Data and step
+// ============================================================================================
+
+// Scratch for stepping B independent environments of one model; one allocation, sized from the
+// model; nothing is allocated during a step.
+typedef struct dpData {
+  int nbatch;
+  size_t nstate;
+  double *f;          // forces, np × 3
+  double *fbar;       // force adjoint, np × 3
+  double *sub;        // substep states, (substeps + 1) × nstate
+  double *subbar;     // substep adjoints, 2 × nstate
+  double *stage;      // RK4 stage states and forces, 4 × 3 × np × 3
+  double *work;       // adjoint work, 4 × np × 3
+  void *block_;       // the allocation
+} dpData;
+
+dpData *dp_data_new(const dpModel *m, int nbatch);
+void dp_data_free(dpData *d);
+
+// Initial state from θ: s0 = [x0 | v0].
+void dp_initial_state(const dpModel *m, const double *theta, double *s0);
+// Adjoint: theta_bar[x0, v0] += s0_bar.
+void adj_dp_initial_state(const dpModel *m, const double *theta, double *theta_bar,
+                          const double *s0_bar);
+
+// Total force on every particle (np × 3, N) at state (x, v) during step t (controls u[t]):
+// gravity m g, constant force, control force, linear and quadratic drag, springs, contact.
+// Pinned particles get a force too; integrators ignore it.
+void dp_forces(const dpModel *m, const double *theta, int t, const double *x, const double *v,
+               double *f);
+// Vector-Jacobian product of dp_forces: given f_bar (np × 3), accumulate theta_bar (ntheta,
+// including the controls u[t]), x_bar and v_bar (np × 3).
+void adj_dp_forces(const dpModel *m, const double *theta, int t, const double *x,
+                   const double *v, double *theta_bar, double *x_bar, double *v_bar,
+                   const double *f_bar);
+
+// One step t (0 ≤ t < steps) of one environment: s_out = f(s_in, u[t], θ), with the model's
+// integrator and substeps. s_in and s_out: nstate each, may not alias.
+void dp_step(const dpModel *m, const double *theta, dpData *d, int t, const double *s_in,
+             double *s_out);
+// Adjoint of dp_step: s_in_bar += (∂f/∂s)ᵀ s_out_bar; theta_bar += (∂f/∂θ)ᵀ s_out_bar.
+// Recomputes the substep states from s_in (cheap) rather than storing them.
+void adj_dp_step(const dpModel *m, const double *theta, dpData *d, int t, const double *s_in,
+                 double *theta_bar, double *s_in_bar, const double *s_out_bar);
+// B environments: theta is B × ntheta (or ntheta when theta_stride is 0); s_in, s_out are
+// B × nstate.
+void dp_step_batch(const dpModel *m, const double *theta, size_t theta_stride, dpData *d, int t,
+                   const double *s_in, double *s_out);
+
+// Check a state for divergence: returns DP_ERR_DIVERGED and names the step, particle and
+// quantity ("position", "velocity") in err when a component is non-finite or its magnitude
+// exceeds m->divergence_limit.
+dpStatus dp_state_check(const dpModel *m, int step, const double *s, dpError *err);
+
+// ============================================================================================
+// Losses
+// ============================================================================================
+
+// L = Σ_t l_t(x[t]) + r(θ): terms read from a JSON loss file (schemas/loss.schema.json).
+typedef struct dpLoss dpLoss;
+
+// Load and bind a loss to a model (entity names resolved, observed trajectories loaded).
+// Errors (DP_ERR_INVALID / DP_ERR_IO) name file:line:column and the key.
+dpStatus dp_loss_load(const char *path, const dpModel *m, dpLoss **out, dpError *err);
+// Same from JSON text; `name` is used in messages.
+dpStatus dp_loss_parse(const char *text, const char *name, const dpModel *m, dpLoss **out,
+                       dpError *err);
+void dp_loss_free(dpLoss *loss);
+// 1 when some term depends on the state at step t (0 ≤ t ≤ steps).
+int dp_loss_needs_step(const dpLoss *loss, int t);
+// l_t(s) added to *L (state s = x[t], nstate).
+void dp_loss_step(const dpLoss *loss, const dpModel *m, const double *theta, int t,
+                  const double *s, double *L);
+// Adjoint of dp_loss_step: s_bar += L_bar ∂l_t/∂s, theta_bar += L_bar ∂l_t/∂θ.
+void adj_dp_loss_step(const dpLoss *loss, const dpModel *m, const double *theta, int t,
+                      const double *s, double *theta_bar, double *s_bar, double L_bar);
+// Parameter-only terms r(θ) (control effort, prior) added to *L.
+void dp_loss_params(const dpLoss *loss, const dpModel *m, const double *theta, double *L);
+void adj_dp_loss_params(const dpLoss *loss, const dpModel *m, const double *theta,
+                        double *theta_bar, double L_bar);
+// Number of terms and a one-line description of term i (for --json / messages).
+int dp_loss_nterms(const dpLoss *loss);
+const char *dp_loss_term_kind(const dpLoss *loss, int i);
+
+// ============================================================================================
+// Rollout and gradients
+// ============================================================================================
+
+typedef enum dpDevice { DP_DEVICE_CPU = 0, DP_DEVICE_CUDA } dpDevice;
+
+// Called for every recorded frame t (t % stride == 0, and t == steps) with the state.
+typedef dpStatus (*dpFrameFn)(void *ud, int t, const double *s, dpError *err);
+
+// A rollout of one environment: runs T steps, keeps every k-th state (checkpoints), and runs the
+// discrete adjoint backwards, recomputing each segment from its checkpoint. Memory:
+// (T/k + k + 2) states; k = 0 picks ⌈√T⌉.
+typedef struct dpRollout dpRollout;
+
+dpStatus dp_rollout_new(const dpModel *m, dpDevice device, int checkpoint_every,
+                        dpRollout **out, dpError *err);
+void dp_rollout_free(dpRollout *r);
+int dp_rollout_checkpoint_every(const dpRollout *r);
+// Bytes of state storage held by the rollout (checkpoints + segment buffer).
+size_t dp_rollout_bytes(const dpRollout *r);
+// Forward sweep from x[0] = initial state of θ. Adds the loss (if non-NULL) to *L (if non-NULL),
+// calls frame (if non-NULL) every `stride` steps. Stops with DP_ERR_DIVERGED naming the step,
+// particle and quantity.
+dpStatus dp_rollout_forward(dpRollout *r, const double *theta, const dpLoss *loss, double *L,
+                            int stride, dpFrameFn frame, void *ud, dpError *err);
+// Backward sweep after dp_rollout_forward with the same θ: theta_bar (ntheta) += ∂L/∂θ
+// (including initial state and controls).
+dpStatus dp_rollout_backward(dpRollout *r, const double *theta, const dpLoss *loss,
+                             double *theta_bar, dpError *err);
+
+// Convenience: L and ∂L/∂θ (theta_bar is overwritten) in one forward and one backward sweep.
+dpStatus dp_value_and_grad(const dpModel *m, dpDevice device, int checkpoint_every,
+                           const double *theta, const dpLoss *loss, double *L,
+                           double *theta_bar, dpError *err);
+// Loss only (for finite differences).
+dpStatus dp_value(const dpModel *m, const double *theta, const dpLoss *loss, double *L,
+                  dpError *err);
+
+// ============================================================================================
+// Files: NPZ (a ZIP of NPY arrays, deflate, ZIP64), written atomically
+// ============================================================================================
+
+typedef struct dpNpzWriter dpNpzWriter;
+typedef struct dpNpzArray dpNpzArray;  // a streamed array being written
+
+// Begin writing `path`: data goes to a temporary file in the same directory, renamed over
+// `path` by dp_npz_commit; nothing at `path` changes before then. level: deflate 0–9
+// (-1: default 6).
+dpStatus dp_npz_open(const char *path, int level, dpNpzWriter **out, dpError *err);
+// Add a whole float64 array (C order). shape has ndim entries (ndim 0: scalar).
+dpStatus dp_npz_add_f64(dpNpzWriter *w, const char *name, int ndim, const size_t *shape,
+                        const double *data, dpError *err);
+dpStatus dp_npz_add_i64(dpNpzWriter *w, const char *name, int ndim, const size_t *shape,
+                        const int64_t *data, dpError *err);
+// Add a raw text member (e.g. "meta.json"); stored as is, not as NPY.
+dpStatus dp_npz_add_text(dpNpzWriter *w, const char *member, const char *text, dpError *err);
+// Stream a float64 array whose leading dimension grows: declare it, append rows, and the
+// leading dimension is set to the rows appended at commit. Row size = product of shape[1..].
+dpStatus dp_npz_begin_f64(dpNpzWriter *w, const char *name, int ndim, const size_t *shape,
+                          dpNpzArray **out, dpError *err);
+dpStatus dp_npz_append_f64(dpNpzArray *a, const double *rows, size_t nrows, dpError *err);
+// Finish: write the archive, fsync, rename over path; frees w. On failure the temporary file is
+// removed and path is untouched.
+dpStatus dp_npz_commit(dpNpzWriter *w, dpError *err);
+// Abandon: remove the temporary file; frees w. NULL is allowed.
+void dp_npz_abort(dpNpzWriter *w);
+
+// A loaded NPZ: every NPY member converted to float64 (from f8, f4, i8, i4, u1, b1), C order;
+// other members kept as text.
+typedef struct dpNpzEntry {
+  char name[DP_PATH_MAX];  // member name without ".npy"
+  char dtype[8];           // NPY descr as stored, e.g. "<f8"
+  int ndim;
+  size_t shape[8];
+  size_t size;             // number of elements
+  double *data;            // NULL for text members
+  char *text;              // NUL-terminated, for non-NPY members (meta.json)
+} dpNpzEntry;
+
+typedef struct dpNpz {
+  size_t n;
+  dpNpzEntry *entry;
+} dpNpz;
+
+// Read a whole NPZ. Truncated or corrupt archives and malformed NPY headers are DP_ERR_INVALID
+// naming the file and member; a missing file is DP_ERR_IO.
+dpStatus dp_npz_read(const char *path, dpNpz **out, dpError *err);
+const dpNpzEntry *dp_npz_get(const dpNpz *z, const char *name);
+void dp_npz_free(dpNpz *z);
+
+// ============================================================================================
+// CUDA backend
+// ============================================================================================
+
+// DP_OK when the library was built with nvcc and a CUDA device is present; otherwise
+// DP_ERR_NO_CUDA with the reason in why (e.g. "built without CUDA", "no CUDA device").
+dpStatus dp_cuda_available(char *why, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif  // DP_DP_H

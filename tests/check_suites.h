@@ -1,0 +1,18 @@
+// The Check suites of dp, one per module file (make_<module>_suite), collected by check_main.c.
+#ifndef DP_CHECK_SUITES_H
+#define DP_CHECK_SUITES_H
+
+#include <check.h>
+
+Suite *make_core_suite(void);
+Suite *make_model_suite(void);
+Suite *make_kernels_suite(void);
+Suite *make_step_suite(void);
+Suite *make_rollout_suite(void);
+Suite *make_physics_suite(void);
+Suite *make_io_npz_suite(void);
+Suite *make_io_scene_suite(void);
+Suite *make_loss_suite(void);
+Suite *make_cuda_suite(void);
+
+#endif

@@ -1,0 +1,40 @@
+// Helpers shared by the Check suites: seeded random numbers, relative error, and a central
+// finite-difference gradient check that prints both numbers on failure.
+#ifndef DP_TESTUTIL_H
+#define DP_TESTUTIL_H
+
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+
+// xorshift64*: deterministic across platforms.
+typedef struct { uint64_t s; } tu_rng;
+static inline double tu_uniform(tu_rng *r, double lo, double hi) {
+  r->s ^= r->s >> 12;
+  r->s ^= r->s << 25;
+  r->s ^= r->s >> 27;
+  uint64_t x = r->s * 2685821657736338717ULL;
+  return lo + (hi - lo) * ((double)(x >> 11) * (1.0 / 9007199254740992.0));
+}
+
+// |a - b| / max(|a|, |b|, floor)
+static inline double tu_relerr(double a, double b, double floor_) {
+  double s = fmax(fmax(fabs(a), fabs(b)), floor_);
+  return fabs(a - b) / s;
+}
+
+// Assert that the adjoint value `an` matches the finite-difference value `fd`:
+// |an - fd| <= tol · max(|an|, |fd|) + floor, where floor is the absolute round-off allowance of
+// the difference quotient. Prints both numbers on failure.
+#define TU_ASSERT_GRAD(what, idx, an, fd, tol, floor_)                                          \
+  do {                                                                                          \
+    double an_ = (an), fd_ = (fd);                                                              \
+    double d_ = fabs(an_ - fd_);                                                                \
+    double s_ = fmax(fabs(an_), fabs(fd_));                                                     \
+    ck_assert_msg(d_ <= (tol) * s_ + (floor_),                                                  \
+                  "%s[%d]: adjoint %.12e vs finite difference %.12e (rel %.3e, floor %.1e)",    \
+                  (what), (int)(idx), an_, fd_, s_ > 0 ? d_ / s_ : 0.0, (double)(floor_));      \
+  } while (0)
+
+#endif
