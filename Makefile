@@ -59,6 +59,7 @@ BINS := $(patsubst %,$(BUILD)/bin/%,$(TOOLS))
 CHECK_BIN := $(BUILD)/tests/check_dp
 
 .PHONY: all deps test unit cli bench demo check-asan install clean regress
+.SECONDARY:
 all: $(LIBDP) $(BINS)
 
 $(BUILD)/obj/%.o: %.c

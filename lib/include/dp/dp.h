@@ -438,6 +438,29 @@ dpStatus dp_npz_read(const char *path, dpNpz **out, dpError *err);
 const dpNpzEntry *dp_npz_get(const dpNpz *z, const char *name);
 void dp_npz_free(dpNpz *z);
 
+// ---- Trajectory files ----------------------------------------------------------------------
+// A trajectory NPZ holds `time` (F,) in s, `particles/x` and `particles/v` (F, np, 3) in m and
+// m/s, `controls` (steps, nu, 3) in N when the scene has controls, and `meta.json` (format
+// version, tool and version, scene name, file and hash, dt, steps, stride, integrator, units,
+// particle names). Frames are the steps t with t % stride == 0, and the last step.
+typedef struct dpTrajectory dpTrajectory;
+
+// Start writing a trajectory of model m (θ supplies the controls) to path (atomically, see
+// dp_npz_open). tool names the writer in meta.json.
+dpStatus dp_traj_open(const char *path, const dpModel *m, const double *theta, const char *tool,
+                      int stride, int level, dpTrajectory **out, dpError *err);
+// A dpFrameFn: pass the dpTrajectory as ud to dp_rollout_forward.
+dpStatus dp_traj_frame(void *ud, int t, const double *s, dpError *err);
+// Number of frames recorded so far.
+size_t dp_traj_frames(const dpTrajectory *tr);
+// Write the archive under its final name; frees tr.
+dpStatus dp_traj_commit(dpTrajectory *tr, dpError *err);
+// Abandon: nothing is left at path; frees tr. NULL is allowed.
+void dp_traj_abort(dpTrajectory *tr);
+// meta.json text describing model m, written by `tool` (stride 0 for non-trajectory files).
+// Returns a dp_malloc'ed string (dp_free it) or NULL when out of memory.
+char *dp_meta_json(const dpModel *m, const char *tool, int stride);
+
 // ============================================================================================
 // CUDA backend
 // ============================================================================================
