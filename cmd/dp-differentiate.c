@@ -26,7 +26,7 @@ static void usage(FILE *f) {
           "      --check-max N          check at most N components of each PATH, a seeded random\n"
           "                             sample of larger ones (default 16)\n"
           "      --check-tol X          exit 1 when a relative error exceeds X (default 1e-4)\n"
-          "      --fd-step X            relative finite-difference step (default 1e-5)\n"
+          "      --fd-step X            relative finite-difference step (default 1e-4)\n"
           "      --seed S               seed of the sample (default 1)\n"
           "      --checkpoint-every K   keep every K-th state, recompute the rest (default sqrt T)\n"
           "      --set PATH=VALUE       override a scene value (repeatable)\n"
@@ -272,7 +272,7 @@ int main(int argc, char **argv) {
   char **owned = NULL;
   int nowned = 0;
   long check_max = 16, seed = 1, ckpt = 0;
-  double check_tol = 1e-4, fd_step = 1e-5;
+  double check_tol = 1e-4, fd_step = 1e-4;
   int check = 0, json = 0, quiet = 0, c, rc = EXIT_OK;
   dpDevice device = DP_DEVICE_CPU;
   dpModel *m = NULL;

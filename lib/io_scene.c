@@ -1,0 +1,1371 @@
+// The YAML scene loader (schemas/scene.schema.json, dp-scene(5)): a strict walk over the
+// document that builds a dpModel (particles, generated cloth sheets, springs, colliders,
+// controls, parameters), with --set overrides applied to the document or, failing that, to θ.
+#include <errno.h>
+#include <fnmatch.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dp/dp.h"
+#include "io_yaml.h"
+
+#define MAX_STEPS 100000000LL
+#define MAX_SUBSTEPS 10000LL
+#define MAX_CLOTH_N 1024LL
+#define MAX_PARTICLES 10000000LL
+#define MAX_CONTROLS 500000000LL
+#define MAX_FILE_BYTES (1ull << 30)
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char *const k_top[] = {
+    "name",   "description", "dt",     "steps",   "substeps", "integrator",
+    "gravity", "divergence_limit", "particles", "springs", "ground", "boxes",
+    "spheres", "cloth",      "controls", "parameters"};
+static const char *const k_particle[] = {"mass",           "position",       "velocity",
+                                         "linear_drag",    "quadratic_drag", "force",
+                                         "pinned"};
+static const char *const k_spring[] = {"a", "b", "anchor", "stiffness", "damping", "rest_length"};
+static const char *const k_ground[] = {"height",   "stiffness", "damping",
+                                       "friction", "smoothing", "friction_smoothing"};
+static const char *const k_box[] = {"center",   "half_extents", "stiffness",         "damping",
+                                    "friction", "smoothing",    "friction_smoothing"};
+static const char *const k_sphere[] = {"center",   "radius",    "stiffness",         "damping",
+                                       "friction", "smoothing", "friction_smoothing"};
+static const char *const k_cloth[] = {"n",           "size",           "origin",     "plane",
+                                      "mass",        "velocity",       "linear_drag",
+                                      "quadratic_drag", "structural",  "shear",      "pinned"};
+static const char *const k_springset[] = {"stiffness", "damping"};
+static const char *const k_controls[] = {"particles", "values"};
+static const char *const k_param[] = {"path", "lower", "upper", "scale"};
+static const char *const k_integrators[] = {"explicit_euler", "semi_implicit_euler", "rk4"};
+static const char *const k_planes[] = {"xy", "xz", "yz"};
+static const char *const k_scales[] = {"linear", "log"};
+
+typedef struct {
+  const char *name;
+  int n;
+  int base;               // index of particle (0, 0)
+  const dpYNode *node;
+  const dpYNode *key;
+} dpClothRef;
+
+typedef struct {
+  const char *name;
+  int index;
+} dpNameRef;
+
+typedef struct {
+  const char *file;       // name of the scene in messages
+  dpError *err;
+  dpModel *m;
+  dpYNode *root;
+  dpNameRef *byname;      // explicit particles sorted by name
+  int nexplicit;
+  dpClothRef *cloth;
+  int ncloth;
+  const dpYNode **specnode;  // path node of each `parameters:` entry
+} dpLoad;
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+static dpYScope scope(const dpLoad *L, const char *what, const char *path) {
+  dpYScope s = {L->file, L->err, what, path};
+  return s;
+}
+
+static int valid_name(const char *s, size_t maxlen) {
+  size_t n = strlen(s);
+  if (n == 0 || n > maxlen) {
+    return 0;
+  }
+  for (; *s; s++) {
+    char c = *s;
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c == '_' || c == '-')) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+static dpStatus check_name(const dpLoad *L, const dpYNode *key, const char *kind,
+                           const char *section, size_t maxlen) {
+  if (valid_name(key->text, maxlen)) {
+    return DP_OK;
+  }
+  dpYScope s = scope(L, "", section);
+  if (strlen(key->text) > maxlen) {
+    return dp_yaml_fail(&s, key, key->text, "%s name '%.80s' is too long (at most %zu characters)",
+                        kind, key->text, maxlen);
+  }
+  return dp_yaml_fail(&s, key, key->text,
+                      "invalid %s name '%.80s' (use letters, digits, '_' or '-')", kind,
+                      key->text);
+}
+
+// Locate an error the builder reported without a position at `at`.
+static dpStatus locate(dpLoad *L, dpStatus st, const dpYNode *at) {
+  if (L->err != NULL && L->err->file[0] == '\0' && at != NULL) {
+    snprintf(L->err->file, sizeof L->err->file, "%s", at->set ? "--set" : L->file);
+    L->err->line = at->line;
+    L->err->column = at->column;
+  }
+  return st;
+}
+
+// Parse a canonical non-negative decimal (no sign, no leading zero) ending at *end.
+static int parse_index(const char *s, const char **end, long *out) {
+  if (!(*s >= '0' && *s <= '9') || (s[0] == '0' && s[1] >= '0' && s[1] <= '9')) {
+    return 0;
+  }
+  long v = 0;
+  while (*s >= '0' && *s <= '9' && v < 100000000) {
+    v = 10 * v + (*s++ - '0');
+  }
+  *end = s;
+  *out = v;
+  return 1;
+}
+
+// Is name the generated name "<cloth>_<i>_<j>" of a particle of a cloth? Returns its index.
+static int cloth_particle(const dpLoad *L, const char *name, const char **cloth_name) {
+  for (int c = 0; c < L->ncloth; c++) {
+    const dpClothRef *cl = &L->cloth[c];
+    size_t len = strlen(cl->name);
+    long i, j;
+    const char *p;
+    if (strncmp(name, cl->name, len) != 0 || name[len] != '_' ||
+        !parse_index(name + len + 1, &p, &i) || *p != '_' || !parse_index(p + 1, &p, &j) ||
+        *p != '\0' || i >= cl->n || j >= cl->n) {
+      continue;
+    }
+    if (cloth_name != NULL) {
+      *cloth_name = cl->name;
+    }
+    return cl->base + (int)(i * cl->n + j);
+  }
+  return -1;
+}
+
+// Is name a generated spring name "<cloth>_s<k>" / "<cloth>_d<k>"?
+static const char *cloth_spring(const dpLoad *L, const char *name) {
+  for (int c = 0; c < L->ncloth; c++) {
+    const dpClothRef *cl = &L->cloth[c];
+    size_t len = strlen(cl->name);
+    long k;
+    const char *p;
+    if (strncmp(name, cl->name, len) == 0 && name[len] == '_' &&
+        (name[len + 1] == 's' || name[len + 1] == 'd') && parse_index(name + len + 2, &p, &k) &&
+        *p == '\0') {
+      long cells = (long)(cl->n - 1) * (cl->n - 1);
+      long count = name[len + 1] == 's' ? 2L * cl->n * (cl->n - 1) : 2 * cells;
+      if (k < count) {
+        return cl->name;
+      }
+    }
+  }
+  return NULL;
+}
+
+static int nameref_cmp(const void *a, const void *b) {
+  const dpNameRef *x = a, *y = b;
+  return strcmp(x->name, y->name);
+}
+
+// Resolve a particle name (explicit or generated by a cloth) to its index, or fail at `at`.
+static dpStatus find_particle(dpLoad *L, const dpYScope *s, const dpYNode *at, const char *key,
+                              int *index) {
+  const char *name;
+  dpStatus st = dp_yaml_string(s, at, key, &name);
+  if (st != DP_OK) {
+    return st;
+  }
+  dpNameRef probe = {name, 0};
+  const dpNameRef *hit =
+      L->nexplicit > 0
+          ? bsearch(&probe, L->byname, (size_t)L->nexplicit, sizeof probe, nameref_cmp)
+          : NULL;
+  if (hit != NULL) {
+    *index = hit->index;
+    return DP_OK;
+  }
+  int ci = cloth_particle(L, name, NULL);
+  if (ci >= 0) {
+    *index = ci;
+    return DP_OK;
+  }
+  const dpYNode *parts = dp_yaml_get(L->root, "particles", NULL);
+  const char *sug = NULL;
+  if (parts != NULL && parts->n > 0) {
+    const char **cand = dp_malloc(parts->n * sizeof *cand);
+    if (cand != NULL) {
+      for (size_t i = 0; i < parts->n; i++) {
+        cand[i] = parts->keys[i]->text;
+      }
+      sug = dp_yaml_suggest(name, cand, parts->n);
+      st = sug != NULL ? dp_yaml_fail(s, at, key, "unknown particle '%.80s' (did you mean '%s'?)",
+                                      name, sug)
+                       : DP_OK;
+      dp_free(cand);
+      if (st != DP_OK) {
+        return st;
+      }
+    }
+  }
+  return dp_yaml_fail(s, at, key, "unknown particle '%.80s'", name);
+}
+
+// ---- top-level values ---------------------------------------------------------------------------
+
+static dpStatus read_globals(dpLoad *L, const dpYNode *root, double gravity[3]) {
+  dpYScope s = scope(L, "", "");
+  dpModel *m = L->m;
+  dpStatus st;
+  const dpYNode *n;
+  if ((st = dp_yaml_check_map(&s, root, "scene", k_top, NELEM(k_top))) != DP_OK ||
+      (st = dp_yaml_require(&s, root, "dt")) != DP_OK ||
+      (st = dp_yaml_require(&s, root, "steps")) != DP_OK) {
+    return st;
+  }
+  if ((n = dp_yaml_get(root, "name", NULL)) != NULL) {
+    const char *name;
+    if ((st = dp_yaml_string(&s, n, "name", &name)) != DP_OK) {
+      return st;
+    }
+    if (strlen(name) >= DP_NAME_MAX) {
+      return dp_yaml_fail(&s, n, "name", "'name' is too long (at most %d characters)",
+                          DP_NAME_MAX - 1);
+    }
+    snprintf(m->name, sizeof m->name, "%s", name);
+  }
+  if ((n = dp_yaml_get(root, "description", NULL)) != NULL) {
+    const char *d;
+    if ((st = dp_yaml_string(&s, n, "description", &d)) != DP_OK) {
+      return st;
+    }
+  }
+  long long v;
+  if ((st = dp_yaml_number_in(&s, dp_yaml_get(root, "dt", NULL), "dt", 0, 1, INFINITY,
+                              &m->dt)) != DP_OK ||
+      (st = dp_yaml_int(&s, dp_yaml_get(root, "steps", NULL), "steps", 1, MAX_STEPS, &v)) !=
+          DP_OK) {
+    return st;
+  }
+  m->steps = (int)v;
+  if ((n = dp_yaml_get(root, "substeps", NULL)) != NULL) {
+    if ((st = dp_yaml_int(&s, n, "substeps", 1, MAX_SUBSTEPS, &v)) != DP_OK) {
+      return st;
+    }
+    m->substeps = (int)v;
+  }
+  if ((n = dp_yaml_get(root, "integrator", NULL)) != NULL) {
+    int k;
+    if ((st = dp_yaml_enum(&s, n, "integrator", k_integrators, NELEM(k_integrators), &k)) !=
+        DP_OK) {
+      return st;
+    }
+    m->integrator = (dpIntegrator)k;
+  }
+  if ((n = dp_yaml_get(root, "gravity", NULL)) != NULL &&
+      (st = dp_yaml_vec(&s, n, "gravity", 3, -INFINITY, 0, gravity)) != DP_OK) {
+    return st;
+  }
+  if ((n = dp_yaml_get(root, "divergence_limit", NULL)) != NULL &&
+      (st = dp_yaml_number_in(&s, n, "divergence_limit", 0, 1, INFINITY,
+                              &m->divergence_limit)) != DP_OK) {
+    return st;
+  }
+  return DP_OK;
+}
+
+// ---- particles ----------------------------------------------------------------------------------
+
+static dpStatus read_particle(dpLoad *L, const dpYNode *key, const dpYNode *n,
+                              dpParticleDef *d) {
+  char what[96], path[96];
+  snprintf(what, sizeof what, "particle '%s'", key->text);
+  snprintf(path, sizeof path, "particles.%s", key->text);
+  dpYScope s = scope(L, what, path);
+  dpStatus st;
+  const dpYNode *v;
+  *d = dp_default_particle_def();
+  if ((st = dp_yaml_check_map(&s, n, key->text, k_particle, NELEM(k_particle))) != DP_OK ||
+      (st = dp_yaml_require(&s, n, "mass")) != DP_OK ||
+      (st = dp_yaml_require(&s, n, "position")) != DP_OK ||
+      (st = dp_yaml_number_in(&s, dp_yaml_get(n, "mass", NULL), "mass", 0, 1, INFINITY,
+                              &d->mass)) != DP_OK ||
+      (st = dp_yaml_vec(&s, dp_yaml_get(n, "position", NULL), "position", 3, -INFINITY, 0,
+                        d->position)) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "velocity", NULL)) != NULL &&
+      (st = dp_yaml_vec(&s, v, "velocity", 3, -INFINITY, 0, d->velocity)) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "force", NULL)) != NULL &&
+      (st = dp_yaml_vec(&s, v, "force", 3, -INFINITY, 0, d->force)) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "linear_drag", NULL)) != NULL &&
+      (st = dp_yaml_number_in(&s, v, "linear_drag", 0, 0, INFINITY, &d->linear_drag)) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "quadratic_drag", NULL)) != NULL &&
+      (st = dp_yaml_number_in(&s, v, "quadratic_drag", 0, 0, INFINITY, &d->quadratic_drag)) !=
+          DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "pinned", NULL)) != NULL &&
+      (st = dp_yaml_bool(&s, v, "pinned", &d->pinned)) != DP_OK) {
+    return st;
+  }
+  return DP_OK;
+}
+
+// First pass over cloth: names and sizes (to bound the particle count before allocating).
+static dpStatus scan_cloth(dpLoad *L, const dpYNode *cloth, long long *total) {
+  dpYScope top = scope(L, "", "");
+  if (cloth->kind != DP_Y_MAP) {
+    char got[64];
+    dp_yaml_describe(cloth, got, sizeof got);
+    return dp_yaml_fail(&top, cloth, "cloth", "'cloth' must be a mapping (got %s)", got);
+  }
+  L->cloth = dp_calloc(cloth->n > 0 ? cloth->n : 1, sizeof *L->cloth);
+  if (L->cloth == NULL) {
+    return dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory");
+  }
+  for (size_t c = 0; c < cloth->n; c++) {
+    const dpYNode *key = cloth->keys[c], *n = cloth->items[c];
+    // Leave room for the generated suffix "_1023_1023".
+    dpStatus st = check_name(L, key, "cloth", "cloth", DP_NAME_MAX - 11);
+    if (st != DP_OK) {
+      return st;
+    }
+    char what[96], path[96];
+    snprintf(what, sizeof what, "cloth '%s'", key->text);
+    snprintf(path, sizeof path, "cloth.%s", key->text);
+    dpYScope s = scope(L, what, path);
+    long long nn;
+    if ((st = dp_yaml_check_map(&s, n, key->text, k_cloth, NELEM(k_cloth))) != DP_OK ||
+        (st = dp_yaml_require(&s, n, "n")) != DP_OK ||
+        (st = dp_yaml_int(&s, dp_yaml_get(n, "n", NULL), "n", 2, MAX_CLOTH_N, &nn)) != DP_OK) {
+      return st;
+    }
+    L->cloth[c].name = key->text;
+    L->cloth[c].n = (int)nn;
+    L->cloth[c].node = n;
+    L->cloth[c].key = key;
+    *total += nn * nn;
+  }
+  L->ncloth = (int)cloth->n;
+  return DP_OK;
+}
+
+static dpStatus add_explicit_particles(dpLoad *L, const dpYNode *parts) {
+  dpStatus st;
+  L->byname = dp_malloc((parts->n > 0 ? parts->n : 1) * sizeof *L->byname);
+  if (L->byname == NULL) {
+    return dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory");
+  }
+  for (size_t i = 0; i < parts->n; i++) {
+    const dpYNode *key = parts->keys[i];
+    if ((st = check_name(L, key, "particle", "particles", DP_NAME_MAX - 1)) != DP_OK) {
+      return st;
+    }
+    const char *cname;
+    if (cloth_particle(L, key->text, &cname) >= 0) {
+      dpYScope s = scope(L, "", "particles");
+      return dp_yaml_fail(&s, key, key->text,
+                          "duplicate particle name '%s' (also generated by cloth '%s')",
+                          key->text, cname);
+    }
+    dpParticleDef d;
+    if ((st = read_particle(L, key, parts->items[i], &d)) != DP_OK) {
+      return st;
+    }
+    int idx = dp_model_add_particle(L->m, key->text, &d, L->err);
+    if (idx < 0) {
+      return locate(L, L->err ? L->err->code : DP_ERR_INVALID, key);
+    }
+    L->byname[i].name = key->text;
+    L->byname[i].index = idx;
+  }
+  L->nexplicit = (int)parts->n;
+  qsort(L->byname, parts->n, sizeof *L->byname, nameref_cmp);
+  return DP_OK;
+}
+
+// ---- cloth --------------------------------------------------------------------------------------
+
+static dpStatus read_springset(const dpYScope *cs, const dpYNode *n, const char *key,
+                               double *k, double *c) {
+  char what[128], path[128];
+  snprintf(what, sizeof what, "'%s' of %.90s", key, cs->what);
+  snprintf(path, sizeof path, "%.100s.%s", cs->path, key);
+  dpYScope s = {cs->file, cs->err, what, path};
+  dpStatus st;
+  const dpYNode *v;
+  *c = 0;
+  if ((st = dp_yaml_check_map(&s, n, key, k_springset, NELEM(k_springset))) != DP_OK ||
+      (st = dp_yaml_require(&s, n, "stiffness")) != DP_OK ||
+      (st = dp_yaml_number_in(&s, dp_yaml_get(n, "stiffness", NULL), "stiffness", 0, 0,
+                              INFINITY, k)) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "damping", NULL)) != NULL &&
+      (st = dp_yaml_number_in(&s, v, "damping", 0, 0, INFINITY, c)) != DP_OK) {
+    return st;
+  }
+  return DP_OK;
+}
+
+static dpStatus read_pinned(const dpYScope *s, const dpYNode *n, int nn, unsigned char *pin) {
+  if (n->kind != DP_Y_SEQ) {
+    char got[64];
+    dp_yaml_describe(n, got, sizeof got);
+    return dp_yaml_fail(s, n, "pinned", "'pinned' must be a list of [i, j] pairs (got %s)", got);
+  }
+  for (size_t p = 0; p < n->n; p++) {
+    const dpYNode *item = n->items[p];
+    long long ij[2];
+    if (item->kind != DP_Y_SEQ || item->n != 2) {
+      char got[64];
+      dp_yaml_describe(item, got, sizeof got);
+      return dp_yaml_fail(s, item, "pinned", "'pinned[%zu]' must be a pair [i, j] (got %s)", p,
+                          item->kind == DP_Y_SEQ ? "a list of another length" : got);
+    }
+    for (int k = 0; k < 2; k++) {
+      char key[64];
+      snprintf(key, sizeof key, "pinned[%zu][%d]", p, k);
+      dpStatus st = dp_yaml_int(s, item->items[k], key, -1000000000LL, 1000000000LL, &ij[k]);
+      if (st != DP_OK) {
+        return st;
+      }
+      if (ij[k] < -nn || ij[k] >= nn) {
+        return dp_yaml_fail(s, item->items[k], "pinned",
+                            "pinned index %lld is out of range for n = %d (use 0..%d or -%d..-1)",
+                            ij[k], nn, nn - 1, nn);
+      }
+      if (ij[k] < 0) {
+        ij[k] += nn;
+      }
+    }
+    pin[ij[0] * nn + ij[1]] = 1;
+  }
+  return DP_OK;
+}
+
+static dpStatus add_cloth_particles(dpLoad *L, dpClothRef *cl) {
+  char what[96], path[96];
+  snprintf(what, sizeof what, "cloth '%s'", cl->name);
+  snprintf(path, sizeof path, "cloth.%s", cl->name);
+  dpYScope s = scope(L, what, path);
+  const dpYNode *n = cl->node, *v;
+  dpStatus st;
+  int nn = cl->n;
+  double size[2] = {1, 1}, origin[3] = {0, 0, 0}, mass, vel[3] = {0, 0, 0}, lin = 0, quad = 0;
+  int plane = 0;
+  if ((st = dp_yaml_require(&s, n, "mass")) != DP_OK ||
+      (st = dp_yaml_number_in(&s, dp_yaml_get(n, "mass", NULL), "mass", 0, 1, INFINITY,
+                              &mass)) != DP_OK ||
+      (st = dp_yaml_require(&s, n, "structural")) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "size", NULL)) != NULL &&
+      (st = dp_yaml_vec(&s, v, "size", 2, 0, 1, size)) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "origin", NULL)) != NULL &&
+      (st = dp_yaml_vec(&s, v, "origin", 3, -INFINITY, 0, origin)) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "plane", NULL)) != NULL &&
+      (st = dp_yaml_enum(&s, v, "plane", k_planes, NELEM(k_planes), &plane)) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "velocity", NULL)) != NULL &&
+      (st = dp_yaml_vec(&s, v, "velocity", 3, -INFINITY, 0, vel)) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "linear_drag", NULL)) != NULL &&
+      (st = dp_yaml_number_in(&s, v, "linear_drag", 0, 0, INFINITY, &lin)) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "quadratic_drag", NULL)) != NULL &&
+      (st = dp_yaml_number_in(&s, v, "quadratic_drag", 0, 0, INFINITY, &quad)) != DP_OK) {
+    return st;
+  }
+  unsigned char *pin = dp_calloc((size_t)nn * (size_t)nn, 1);
+  if (pin == NULL) {
+    return dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory");
+  }
+  if ((v = dp_yaml_get(n, "pinned", NULL)) != NULL &&
+      (st = read_pinned(&s, v, nn, pin)) != DP_OK) {
+    dp_free(pin);
+    return st;
+  }
+  // In-plane axes: xy → (x, y), xz → (x, z), yz → (y, z).
+  static const int axes[3][2] = {{0, 1}, {0, 2}, {1, 2}};
+  int ea = axes[plane][0], eb = axes[plane][1];
+  dpParticleDef d = dp_default_particle_def();
+  d.mass = mass / ((double)nn * nn);
+  memcpy(d.velocity, vel, sizeof vel);
+  d.linear_drag = lin;
+  d.quadratic_drag = quad;
+  cl->base = L->m->np;
+  st = DP_OK;
+  for (int i = 0; st == DP_OK && i < nn; i++) {
+    for (int j = 0; j < nn; j++) {
+      char name[96];  // fits DP_NAME_MAX: cloth names are at most 52 characters
+      snprintf(name, sizeof name, "%s_%d_%d", cl->name, i, j);
+      memcpy(d.position, origin, sizeof origin);
+      d.position[ea] += size[0] * i / (nn - 1);
+      d.position[eb] += size[1] * j / (nn - 1);
+      d.pinned = pin[i * nn + j];
+      if (dp_model_add_particle(L->m, name, &d, L->err) < 0) {
+        st = locate(L, L->err ? L->err->code : DP_ERR_INVALID, cl->key);
+        break;
+      }
+    }
+  }
+  dp_free(pin);
+  return st;
+}
+
+static dpStatus add_cloth_spring(dpLoad *L, const dpClothRef *cl, char kind, int k, int a, int b,
+                                 double stiff, double damp) {
+  char name[96];
+  snprintf(name, sizeof name, "%s_%c%d", cl->name, kind, k);
+  dpSpringDef d = dp_default_spring_def();
+  d.a = a;
+  d.b = b;
+  d.stiffness = stiff;
+  d.damping = damp;
+  d.rest_length = -1;  // the initial distance
+  if (dp_model_add_spring(L->m, name, &d, L->err) < 0) {
+    return locate(L, L->err ? L->err->code : DP_ERR_INVALID, cl->key);
+  }
+  return DP_OK;
+}
+
+static dpStatus add_cloth_springs(dpLoad *L, const dpClothRef *cl) {
+  char what[96], path[96];
+  snprintf(what, sizeof what, "cloth '%s'", cl->name);
+  snprintf(path, sizeof path, "cloth.%s", cl->name);
+  dpYScope s = scope(L, what, path);
+  const dpYNode *v;
+  double ks, cs, kd = 0, cd = 0;
+  int nn = cl->n, b0 = cl->base, shear = 0;
+  dpStatus st = read_springset(&s, dp_yaml_get(cl->node, "structural", NULL), "structural", &ks,
+                               &cs);
+  if (st == DP_OK && (v = dp_yaml_get(cl->node, "shear", NULL)) != NULL) {
+    st = read_springset(&s, v, "shear", &kd, &cd);
+    shear = 1;
+  }
+  int k = 0;
+  for (int i = 0; st == DP_OK && i < nn; i++) {
+    for (int j = 0; st == DP_OK && j + 1 < nn; j++) {
+      st = add_cloth_spring(L, cl, 's', k++, b0 + i * nn + j, b0 + i * nn + j + 1, ks, cs);
+    }
+  }
+  for (int i = 0; st == DP_OK && i + 1 < nn; i++) {
+    for (int j = 0; st == DP_OK && j < nn; j++) {
+      st = add_cloth_spring(L, cl, 's', k++, b0 + i * nn + j, b0 + (i + 1) * nn + j, ks, cs);
+    }
+  }
+  k = 0;
+  for (int i = 0; shear && st == DP_OK && i + 1 < nn; i++) {
+    for (int j = 0; st == DP_OK && j + 1 < nn; j++) {
+      st = add_cloth_spring(L, cl, 'd', k++, b0 + i * nn + j, b0 + (i + 1) * nn + j + 1, kd, cd);
+      if (st == DP_OK) {
+        st = add_cloth_spring(L, cl, 'd', k++, b0 + (i + 1) * nn + j, b0 + i * nn + j + 1, kd,
+                              cd);
+      }
+    }
+  }
+  return st;
+}
+
+// ---- springs ------------------------------------------------------------------------------------
+
+static dpStatus add_springs(dpLoad *L, const dpYNode *springs) {
+  dpYScope top = scope(L, "", "");
+  if (springs->kind != DP_Y_MAP) {
+    char got[64];
+    dp_yaml_describe(springs, got, sizeof got);
+    return dp_yaml_fail(&top, springs, "springs", "'springs' must be a mapping (got %s)", got);
+  }
+  for (size_t i = 0; i < springs->n; i++) {
+    const dpYNode *key = springs->keys[i], *n = springs->items[i], *v, *vb, *va;
+    dpStatus st = check_name(L, key, "spring", "springs", DP_NAME_MAX - 1);
+    if (st != DP_OK) {
+      return st;
+    }
+    const char *gen = cloth_spring(L, key->text);
+    if (gen != NULL) {
+      dpYScope s = scope(L, "", "springs");
+      return dp_yaml_fail(&s, key, key->text,
+                          "duplicate spring name '%s' (also generated by cloth '%s')", key->text,
+                          gen);
+    }
+    char what[96], path[96];
+    snprintf(what, sizeof what, "spring '%s'", key->text);
+    snprintf(path, sizeof path, "springs.%s", key->text);
+    dpYScope s = scope(L, what, path);
+    dpSpringDef d = dp_default_spring_def();
+    d.damping = 0;
+    d.rest_length = -1;
+    if ((st = dp_yaml_check_map(&s, n, key->text, k_spring, NELEM(k_spring))) != DP_OK ||
+        (st = dp_yaml_require(&s, n, "a")) != DP_OK ||
+        (st = dp_yaml_require(&s, n, "stiffness")) != DP_OK ||
+        (st = find_particle(L, &s, dp_yaml_get(n, "a", NULL), "a", &d.a)) != DP_OK ||
+        (st = dp_yaml_number_in(&s, dp_yaml_get(n, "stiffness", NULL), "stiffness", 0, 0,
+                                INFINITY, &d.stiffness)) != DP_OK) {
+      return st;
+    }
+    vb = dp_yaml_get(n, "b", NULL);
+    va = dp_yaml_get(n, "anchor", NULL);
+    if (vb != NULL && va != NULL) {
+      return dp_yaml_fail(&s, va, "anchor", "give either 'b' or 'anchor', not both");
+    }
+    if (vb == NULL && va == NULL) {
+      return dp_yaml_fail(&s, n, "b", "missing 'b' (a particle) or 'anchor' (a fixed point)");
+    }
+    if (vb != NULL) {
+      if ((st = find_particle(L, &s, vb, "b", &d.b)) != DP_OK) {
+        return st;
+      }
+      if (d.b == d.a) {
+        return dp_yaml_fail(&s, vb, "b", "'a' and 'b' are the same particle ('%s')", vb->text);
+      }
+    } else {
+      d.b = -1;
+      if ((st = dp_yaml_vec(&s, va, "anchor", 3, -INFINITY, 0, d.anchor)) != DP_OK) {
+        return st;
+      }
+    }
+    if ((v = dp_yaml_get(n, "damping", NULL)) != NULL &&
+        (st = dp_yaml_number_in(&s, v, "damping", 0, 0, INFINITY, &d.damping)) != DP_OK) {
+      return st;
+    }
+    if ((v = dp_yaml_get(n, "rest_length", NULL)) != NULL &&
+        (st = dp_yaml_number_in(&s, v, "rest_length", 0, 0, INFINITY, &d.rest_length)) !=
+            DP_OK) {
+      return st;
+    }
+    if (dp_model_add_spring(L->m, key->text, &d, L->err) < 0) {
+      return locate(L, L->err ? L->err->code : DP_ERR_INVALID, key);
+    }
+  }
+  return DP_OK;
+}
+
+// ---- colliders ----------------------------------------------------------------------------------
+
+static dpStatus read_contact(const dpYScope *s, const dpYNode *n, dpColliderDef *d) {
+  const dpYNode *v;
+  dpStatus st;
+  struct {
+    const char *key;
+    double *out;
+    int open;
+  } f[] = {{"stiffness", &d->stiffness, 0},
+           {"damping", &d->damping, 0},
+           {"friction", &d->friction, 0},
+           {"smoothing", &d->smoothing, 1},
+           {"friction_smoothing", &d->friction_smoothing, 1}};
+  for (size_t i = 0; i < NELEM(f); i++) {
+    if ((v = dp_yaml_get(n, f[i].key, NULL)) != NULL &&
+        (st = dp_yaml_number_in(s, v, f[i].key, 0, f[i].open, INFINITY, f[i].out)) != DP_OK) {
+      return st;
+    }
+  }
+  return DP_OK;
+}
+
+static dpStatus add_ground(dpLoad *L, const dpYNode *n) {
+  dpYScope s = scope(L, "ground", "ground");
+  dpColliderDef d = dp_default_collider_def(DP_COLLIDER_GROUND);
+  const dpYNode *v;
+  dpStatus st;
+  if ((st = dp_yaml_check_map(&s, n, "ground", k_ground, NELEM(k_ground))) != DP_OK) {
+    return st;
+  }
+  d.height = 0;
+  if ((v = dp_yaml_get(n, "height", NULL)) != NULL &&
+      (st = dp_yaml_number(&s, v, "height", &d.height)) != DP_OK) {
+    return st;
+  }
+  if ((st = read_contact(&s, n, &d)) != DP_OK) {
+    return st;
+  }
+  if (dp_model_add_collider(L->m, "ground", &d, L->err) < 0) {
+    return locate(L, L->err ? L->err->code : DP_ERR_INVALID, n);
+  }
+  return DP_OK;
+}
+
+static dpStatus add_shapes(dpLoad *L, const dpYNode *group, dpColliderType type) {
+  const char *section = type == DP_COLLIDER_BOX ? "boxes" : "spheres";
+  const char *kind = type == DP_COLLIDER_BOX ? "box" : "sphere";
+  dpYScope top = scope(L, "", "");
+  if (group->kind != DP_Y_MAP) {
+    char got[64];
+    dp_yaml_describe(group, got, sizeof got);
+    return dp_yaml_fail(&top, group, section, "'%s' must be a mapping (got %s)", section, got);
+  }
+  const dpYNode *others =
+      dp_yaml_get(L->root, type == DP_COLLIDER_BOX ? "spheres" : "boxes", NULL);
+  for (size_t i = 0; i < group->n; i++) {
+    const dpYNode *key = group->keys[i], *n = group->items[i];
+    dpStatus st = check_name(L, key, kind, section, DP_NAME_MAX - 1);
+    if (st != DP_OK) {
+      return st;
+    }
+    if (strcmp(key->text, "ground") == 0 ||
+        (type == DP_COLLIDER_SPHERE && dp_yaml_get(others, key->text, NULL) != NULL)) {
+      dpYScope s = scope(L, "", section);
+      return dp_yaml_fail(&s, key, key->text, "duplicate collider name '%s'%s", key->text,
+                          strcmp(key->text, "ground") == 0 ? " ('ground' is the ground plane)"
+                                                           : " (also a box)");
+    }
+    char what[96], path[96];
+    snprintf(what, sizeof what, "%s '%s'", kind, key->text);
+    snprintf(path, sizeof path, "%s.%s", section, key->text);
+    dpYScope s = scope(L, what, path);
+    dpColliderDef d = dp_default_collider_def(type);
+    if (type == DP_COLLIDER_BOX) {
+      if ((st = dp_yaml_check_map(&s, n, key->text, k_box, NELEM(k_box))) != DP_OK ||
+          (st = dp_yaml_require(&s, n, "center")) != DP_OK ||
+          (st = dp_yaml_require(&s, n, "half_extents")) != DP_OK ||
+          (st = dp_yaml_vec(&s, dp_yaml_get(n, "center", NULL), "center", 3, -INFINITY, 0,
+                            d.center)) != DP_OK ||
+          (st = dp_yaml_vec(&s, dp_yaml_get(n, "half_extents", NULL), "half_extents", 3, 0, 1,
+                            d.half_extents)) != DP_OK) {
+        return st;
+      }
+    } else {
+      if ((st = dp_yaml_check_map(&s, n, key->text, k_sphere, NELEM(k_sphere))) != DP_OK ||
+          (st = dp_yaml_require(&s, n, "center")) != DP_OK ||
+          (st = dp_yaml_require(&s, n, "radius")) != DP_OK ||
+          (st = dp_yaml_vec(&s, dp_yaml_get(n, "center", NULL), "center", 3, -INFINITY, 0,
+                            d.center)) != DP_OK ||
+          (st = dp_yaml_number_in(&s, dp_yaml_get(n, "radius", NULL), "radius", 0, 1, INFINITY,
+                                  &d.radius)) != DP_OK) {
+        return st;
+      }
+    }
+    if ((st = read_contact(&s, n, &d)) != DP_OK) {
+      return st;
+    }
+    if (dp_model_add_collider(L->m, key->text, &d, L->err) < 0) {
+      return locate(L, L->err ? L->err->code : DP_ERR_INVALID, key);
+    }
+  }
+  return DP_OK;
+}
+
+// ---- controls -----------------------------------------------------------------------------------
+
+static dpStatus read_control_values(const dpYScope *s, const dpYNode *v, int steps, int nu,
+                                    double *u) {
+  dpStatus st;
+  int broadcast = v->kind == DP_Y_SEQ && v->n == 3;
+  for (size_t i = 0; broadcast && i < 3; i++) {
+    broadcast = v->items[i]->kind == DP_Y_SCALAR;
+  }
+  if (broadcast) {
+    double f[3];
+    if ((st = dp_yaml_vec(s, v, "values", 3, -INFINITY, 0, f)) != DP_OK) {
+      return st;
+    }
+    for (size_t i = 0; i < (size_t)steps * nu; i++) {
+      memcpy(u + 3 * i, f, sizeof f);
+    }
+    return DP_OK;
+  }
+  if (v->kind != DP_Y_SEQ || v->n != (size_t)steps) {
+    char got[64];
+    if (v->kind == DP_Y_SEQ) {
+      snprintf(got, sizeof got, "%zu rows", v->n);
+    } else {
+      dp_yaml_describe(v, got, sizeof got);
+    }
+    return dp_yaml_fail(s, v, "values",
+                        "'values' must be one 3-vector or a list of %d rows (one per step), each "
+                        "a list of %d 3-vectors (got %s)",
+                        steps, nu, got);
+  }
+  for (int t = 0; t < steps; t++) {
+    const dpYNode *row = v->items[t];
+    if (row->kind != DP_Y_SEQ || row->n != (size_t)nu) {
+      return dp_yaml_fail(s, row, "values",
+                          "'values[%d]' must be a list of %d 3-vectors (one per controlled "
+                          "particle)",
+                          t, nu);
+    }
+    for (int k = 0; k < nu; k++) {
+      char key[64];
+      snprintf(key, sizeof key, "values[%d][%d]", t, k);
+      if ((st = dp_yaml_vec(s, row->items[k], key, 3, -INFINITY, 0,
+                            u + 3 * ((size_t)t * nu + k))) != DP_OK) {
+        return st;
+      }
+    }
+  }
+  return DP_OK;
+}
+
+static dpStatus set_controls(dpLoad *L, const dpYNode *n) {
+  dpYScope s = scope(L, "controls", "controls");
+  dpModel *m = L->m;
+  dpStatus st;
+  if ((st = dp_yaml_check_map(&s, n, "controls", k_controls, NELEM(k_controls))) != DP_OK) {
+    return st;
+  }
+  const dpYNode *parts = dp_yaml_get(n, "particles", NULL), *v = dp_yaml_get(n, "values", NULL);
+  if (parts != NULL && parts->kind != DP_Y_SEQ) {
+    char got[64];
+    dp_yaml_describe(parts, got, sizeof got);
+    return dp_yaml_fail(&s, parts, "particles", "'particles' must be a list of names (got %s)",
+                        got);
+  }
+  long long nu = parts != NULL ? (long long)parts->n : m->np;
+  long long total = (long long)m->steps * nu * 3;
+  if (total > MAX_CONTROLS) {
+    return dp_yaml_fail(&s, n, NULL,
+                        "controls are too large (steps × particles × 3 = %lld > %lld)", total,
+                        MAX_CONTROLS);
+  }
+  int *idx = dp_malloc((size_t)(nu > 0 ? nu : 1) * sizeof *idx);
+  unsigned char *seen = dp_calloc((size_t)(m->np > 0 ? m->np : 1), 1);
+  double *u = NULL;
+  if (idx == NULL || seen == NULL) {
+    st = dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory");
+    goto done;
+  }
+  for (int i = 0; i < (int)nu; i++) {
+    idx[i] = i;
+    if (parts != NULL) {
+      char key[64];
+      snprintf(key, sizeof key, "particles[%d]", i);
+      if ((st = find_particle(L, &s, parts->items[i], key, &idx[i])) != DP_OK) {
+        goto done;
+      }
+      if (seen[idx[i]]) {
+        st = dp_yaml_fail(&s, parts->items[i], "particles", "particle '%s' is listed twice",
+                          parts->items[i]->text);
+        goto done;
+      }
+      seen[idx[i]] = 1;
+    }
+  }
+  if (v != NULL) {
+    u = dp_calloc((size_t)(total > 0 ? total : 1), sizeof *u);
+    if (u == NULL) {
+      st = dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory for %lld controls",
+                        total);
+      goto done;
+    }
+    if ((st = read_control_values(&s, v, m->steps, (int)nu, u)) != DP_OK) {
+      goto done;
+    }
+  }
+  if ((st = dp_model_set_controls(m, (int)nu, idx, u, L->err)) != DP_OK) {
+    st = locate(L, st, n);
+  }
+done:
+  dp_free(idx);
+  dp_free(seen);
+  dp_free(u);
+  return st;
+}
+
+// ---- parameters ---------------------------------------------------------------------------------
+
+static dpStatus add_specs(dpLoad *L, const dpYNode *list) {
+  dpYScope top = scope(L, "", "");
+  if (list->kind != DP_Y_SEQ) {
+    char got[64];
+    dp_yaml_describe(list, got, sizeof got);
+    return dp_yaml_fail(&top, list, "parameters",
+                        "'parameters' must be a list of {path, lower, upper, scale} (got %s)",
+                        got);
+  }
+  L->specnode = dp_calloc(list->n > 0 ? list->n : 1, sizeof *L->specnode);
+  if (L->specnode == NULL) {
+    return dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory");
+  }
+  for (size_t i = 0; i < list->n; i++) {
+    const dpYNode *n = list->items[i], *v;
+    char what[64], path[64];
+    snprintf(what, sizeof what, "parameters[%zu]", i);
+    snprintf(path, sizeof path, "parameters.%zu", i);
+    dpYScope s = scope(L, what, path);
+    dpParamSpec spec;
+    memset(&spec, 0, sizeof spec);
+    spec.lower = -INFINITY;
+    spec.upper = INFINITY;
+    const char *p;
+    int scale = 0;
+    dpStatus st;
+    if ((st = dp_yaml_check_map(&s, n, what, k_param, NELEM(k_param))) != DP_OK ||
+        (st = dp_yaml_require(&s, n, "path")) != DP_OK ||
+        (st = dp_yaml_string(&s, dp_yaml_get(n, "path", NULL), "path", &p)) != DP_OK) {
+      return st;
+    }
+    if (strlen(p) >= DP_PATH_MAX) {
+      return dp_yaml_fail(&s, dp_yaml_get(n, "path", NULL), "path",
+                          "'path' is too long (at most %d characters)", DP_PATH_MAX - 1);
+    }
+    snprintf(spec.path, sizeof spec.path, "%s", p);
+    if ((v = dp_yaml_get(n, "lower", NULL)) != NULL &&
+        (st = dp_yaml_number(&s, v, "lower", &spec.lower)) != DP_OK) {
+      return st;
+    }
+    if ((v = dp_yaml_get(n, "upper", NULL)) != NULL &&
+        (st = dp_yaml_number(&s, v, "upper", &spec.upper)) != DP_OK) {
+      return st;
+    }
+    if (!(spec.lower < spec.upper)) {
+      return dp_yaml_fail(&s, v, "upper", "'lower' must be < 'upper' (got %g and %g)",
+                          spec.lower, spec.upper);
+    }
+    if ((v = dp_yaml_get(n, "scale", NULL)) != NULL &&
+        (st = dp_yaml_enum(&s, v, "scale", k_scales, NELEM(k_scales), &scale)) != DP_OK) {
+      return st;
+    }
+    spec.log_scale = scale;
+    if (scale && isfinite(spec.lower) && !(spec.lower > 0)) {
+      return dp_yaml_fail(&s, dp_yaml_get(n, "lower", NULL), "lower",
+                          "'lower' must be > 0 with scale: log (got %g)", spec.lower);
+    }
+    if ((st = dp_model_add_spec(L->m, &spec, L->err)) != DP_OK) {
+      return locate(L, st, n);
+    }
+    L->specnode[i] = dp_yaml_get(n, "path", NULL);
+  }
+  return DP_OK;
+}
+
+static int param_match(const char *pattern, const char *path) {
+  return fnmatch(pattern, path, FNM_PERIOD) == 0 || strcmp(pattern, path) == 0;
+}
+
+// After finalize: every spec path names θ entries; log-scaled values are positive.
+static dpStatus check_specs(dpLoad *L) {
+  const dpModel *m = L->m;
+  for (size_t i = 0; i < m->nspec; i++) {
+    const dpParamSpec *sp = &m->spec[i];
+    char what[64], path[64];
+    snprintf(what, sizeof what, "parameters[%zu]", i);
+    snprintf(path, sizeof path, "parameters.%zu", i);
+    dpYScope s = scope(L, what, path);
+    size_t hits = 0;
+    for (size_t k = 0; k < m->nparam; k++) {
+      const dpParam *p = &m->param[k];
+      if (!param_match(sp->path, p->path)) {
+        continue;
+      }
+      hits++;
+      for (size_t c = 0; sp->log_scale && c < p->len; c++) {
+        double x = m->theta0[p->offset + c];
+        if (!(x > 0)) {
+          return dp_yaml_fail(&s, L->specnode[i], "scale",
+                              "'%s' is %g: scale: log needs positive values", p->path, x);
+        }
+      }
+    }
+    if (hits == 0) {
+      const char *sug = dp_param_suggest(m, sp->path);
+      if (sug != NULL) {
+        return dp_yaml_fail(&s, L->specnode[i], "path",
+                            "unknown parameter path '%s' (did you mean '%s'?)", sp->path, sug);
+      }
+      return dp_yaml_fail(&s, L->specnode[i], "path", "unknown parameter path '%s'", sp->path);
+    }
+  }
+  return DP_OK;
+}
+
+// ---- --set --------------------------------------------------------------------------------------
+
+// The allowed keys of the mapping reached by keys[0..depth), or NULL.
+static const char *const *context_keys(const char *const *keys, int depth, size_t *n) {
+  static const struct {
+    const char *section;
+    int depth;
+    const char *const *keys;
+    size_t n;
+  } t[] = {{"ground", 1, k_ground, NELEM(k_ground)},
+           {"controls", 1, k_controls, NELEM(k_controls)},
+           {"particles", 2, k_particle, NELEM(k_particle)},
+           {"springs", 2, k_spring, NELEM(k_spring)},
+           {"boxes", 2, k_box, NELEM(k_box)},
+           {"spheres", 2, k_sphere, NELEM(k_sphere)},
+           {"cloth", 2, k_cloth, NELEM(k_cloth)}};
+  if (depth == 0) {
+    *n = NELEM(k_top);
+    return k_top;
+  }
+  if (depth == 3 && strcmp(keys[0], "cloth") == 0 &&
+      (strcmp(keys[2], "structural") == 0 || strcmp(keys[2], "shear") == 0)) {
+    *n = NELEM(k_springset);
+    return k_springset;
+  }
+  for (size_t i = 0; i < NELEM(t); i++) {
+    if (t[i].depth == depth && strcmp(keys[0], t[i].section) == 0) {
+      *n = t[i].n;
+      return t[i].keys;
+    }
+  }
+  return NULL;
+}
+
+static int may_insert(const char *const *keys, int depth, const char *key, void *ud) {
+  (void)ud;
+  size_t n;
+  const char *const *allowed = context_keys(keys, depth, &n);
+  for (size_t i = 0; allowed != NULL && i < n; i++) {
+    if (strcmp(allowed[i], key) == 0) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+typedef struct {
+  const char *set;    // "path=value" as given
+  char path[DP_PATH_MAX];
+  dpYNode *value;
+  size_t doc_count;   // places assigned in the document
+} dpSet;
+
+static dpStatus set_fail(dpError *err, const char *set, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static dpStatus set_fail(dpError *err, const char *set, const char *fmt, ...) {
+  char msg[400], file[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  snprintf(file, sizeof file, "--set %s", set);
+  return dp_error_set(err, DP_ERR_INVALID, file, 0, 0, "%s", msg);
+}
+
+static dpStatus parse_set(const char *set, dpSet *out, dpError *err) {
+  memset(out, 0, sizeof *out);
+  out->set = set;
+  const char *eq = strchr(set, '=');
+  if (eq == NULL) {
+    return set_fail(err, set, "expected path=value");
+  }
+  size_t len = (size_t)(eq - set);
+  if (len == 0) {
+    return set_fail(err, set, "empty path");
+  }
+  if (len >= DP_PATH_MAX) {
+    return set_fail(err, set, "path is too long (at most %d characters)", DP_PATH_MAX - 1);
+  }
+  memcpy(out->path, set, len);
+  out->path[len] = '\0';
+  const char *p = out->path;
+  if (p[0] == '.' || p[len - 1] == '.' || strstr(p, "..") != NULL || strpbrk(p, " \t") != NULL) {
+    return set_fail(err, set, "invalid path '%s'", p);
+  }
+  return dp_yaml_parse_value(eq + 1, set, &out->value, err);
+}
+
+// A set whose path named nothing in the document: apply it to the θ entries it matches.
+static dpStatus apply_theta(dpLoad *L, const dpSet *s) {
+  dpModel *m = L->m;
+  const dpYNode *v = s->value;
+  dpYScope sc = {L->file, L->err, "", ""};
+  size_t hits = 0;
+  for (size_t k = 0; k < m->nparam; k++) {
+    const dpParam *p = &m->param[k];
+    if (!param_match(s->path, p->path)) {
+      continue;
+    }
+    hits++;
+    const char *field = strrchr(p->path, '.');
+    field = field != NULL ? field + 1 : p->path;
+    int positive = strcmp(field, "mass") == 0 || strcmp(field, "radius") == 0 ||
+                   strcmp(field, "half_extents") == 0 || strcmp(field, "smoothing") == 0 ||
+                   strcmp(field, "friction_smoothing") == 0;
+    double x[3];
+    size_t dim = 1;
+    dpStatus st;
+    if (v->kind == DP_Y_SEQ) {
+      if (p->len != v->n || v->n > 3) {
+        return dp_yaml_fail(&sc, v, p->path, "'%s' takes %zu number%s, not a list of %zu",
+                            p->path, p->len, p->len == 1 ? "" : "s", v->n);
+      }
+      dim = v->n;
+      for (size_t c = 0; c < dim; c++) {
+        char key[DP_PATH_MAX + 8];
+        snprintf(key, sizeof key, "%s[%zu]", field, c);
+        if ((st = dp_yaml_number(&sc, v->items[c], key, &x[c])) != DP_OK) {
+          return st;
+        }
+      }
+    } else if ((st = dp_yaml_number(&sc, v, field, &x[0])) != DP_OK) {
+      return st;
+    }
+    for (size_t c = 0; c < dim; c++) {
+      if (positive ? !(x[c] > 0) : x[c] < p->lower) {
+        return dp_yaml_fail(&sc, v, field, "'%s' must be %s %g (got %g)", field,
+                            positive ? ">" : ">=", positive ? 0 : p->lower, x[c]);
+      }
+    }
+    for (size_t c = 0; c < p->len; c++) {
+      m->theta0[p->offset + c] = x[dim == 1 ? 0 : c];
+    }
+  }
+  if (hits > 0 || s->doc_count > 0) {
+    return DP_OK;
+  }
+  // Nothing matched: suggest a key of the mapping the path points into, a θ path, or a
+  // top-level key.
+  char buf[DP_PATH_MAX];
+  snprintf(buf, sizeof buf, "%s", s->path);
+  const char *comp[16];
+  int nc = 0;
+  for (char *q = buf, *save = NULL, *tok; nc < 16 && (tok = strtok_r(q, ".", &save)) != NULL;
+       q = NULL) {
+    comp[nc++] = tok;
+  }
+  size_t na;
+  const char *const *allowed = nc > 0 ? context_keys(comp, nc - 1, &na) : NULL;
+  const char *sug = NULL;
+  char full[DP_PATH_MAX + 64];
+  if (allowed != NULL && !may_insert(comp, nc - 1, comp[nc - 1], NULL)) {
+    sug = dp_yaml_suggest(comp[nc - 1], allowed, na);
+    if (sug != NULL) {
+      size_t pre = strlen(s->path) - strlen(comp[nc - 1]);
+      snprintf(full, sizeof full, "%.*s%s", (int)pre, s->path, sug);
+      sug = full;
+    }
+  }
+  if (sug == NULL) {
+    sug = dp_param_suggest(m, s->path);
+  }
+  if (sug != NULL) {
+    return set_fail(L->err, s->set, "unknown path '%s' (did you mean '%s'?)", s->path, sug);
+  }
+  return set_fail(L->err, s->set, "unknown path '%s'", s->path);
+}
+
+// ---- the loader ---------------------------------------------------------------------------------
+
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len) {
+  const unsigned char *p = data;
+  for (size_t i = 0; i < len; i++) {
+    h ^= p[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}
+
+static void default_name(const char *file, char *out, size_t size) {
+  const char *base = strrchr(file, '/');
+  base = base != NULL ? base + 1 : file;
+  const char *dot = strrchr(base, '.');
+  size_t len = dot != NULL && dot != base ? (size_t)(dot - base) : strlen(base);
+  if (len >= size) {
+    len = size - 1;
+  }
+  memcpy(out, base, len);
+  out[len] = '\0';
+  if (out[0] == '\0') {
+    snprintf(out, size, "scene");
+  }
+}
+
+static dpStatus build(dpLoad *L, dpSet *sets, int nsets) {
+  dpModel *m = L->m;
+  dpYNode *root = L->root;
+  dpYScope top = scope(L, "", "");
+  dpStatus st;
+  if (root == NULL) {
+    return dp_error_set(L->err, DP_ERR_INVALID, L->file, 0, 0,
+                        "empty scene (expected a mapping with at least 'dt' and 'steps')");
+  }
+  if (root->kind != DP_Y_MAP) {
+    char got[64];
+    dp_yaml_describe(root, got, sizeof got);
+    return dp_yaml_fail(&top, root, NULL, "a scene must be a mapping of keys (got %s)", got);
+  }
+  for (int i = 0; i < nsets; i++) {
+    if ((st = dp_yaml_apply(root, sets[i].path, sets[i].value, may_insert, NULL,
+                            &sets[i].doc_count, L->err)) != DP_OK) {
+      return st;
+    }
+  }
+  double gravity[3] = {0, 0, -9.81};
+  if ((st = read_globals(L, root, gravity)) != DP_OK) {
+    return st;
+  }
+  dp_model_set_gravity(m, gravity);
+
+  const dpYNode *parts = dp_yaml_get(root, "particles", NULL);
+  const dpYNode *cloth = dp_yaml_get(root, "cloth", NULL), *n;
+  if (parts != NULL && parts->kind != DP_Y_MAP) {
+    char got[64];
+    dp_yaml_describe(parts, got, sizeof got);
+    return dp_yaml_fail(&top, parts, "particles", "'particles' must be a mapping (got %s)", got);
+  }
+  long long total = parts != NULL ? (long long)parts->n : 0;
+  if (cloth != NULL && (st = scan_cloth(L, cloth, &total)) != DP_OK) {
+    return st;
+  }
+  if (total > MAX_PARTICLES) {
+    return dp_yaml_fail(&top, cloth != NULL ? cloth : parts, NULL,
+                        "the scene is too large (%lld particles > %lld)", total, MAX_PARTICLES);
+  }
+  if (parts != NULL && (st = add_explicit_particles(L, parts)) != DP_OK) {
+    return st;
+  }
+  for (int c = 0; c < L->ncloth; c++) {
+    if ((st = add_cloth_particles(L, &L->cloth[c])) != DP_OK) {
+      return st;
+    }
+  }
+  if ((n = dp_yaml_get(root, "springs", NULL)) != NULL && (st = add_springs(L, n)) != DP_OK) {
+    return st;
+  }
+  for (int c = 0; c < L->ncloth; c++) {
+    if ((st = add_cloth_springs(L, &L->cloth[c])) != DP_OK) {
+      return st;
+    }
+  }
+  if ((n = dp_yaml_get(root, "ground", NULL)) != NULL && (st = add_ground(L, n)) != DP_OK) {
+    return st;
+  }
+  if ((n = dp_yaml_get(root, "boxes", NULL)) != NULL &&
+      (st = add_shapes(L, n, DP_COLLIDER_BOX)) != DP_OK) {
+    return st;
+  }
+  if ((n = dp_yaml_get(root, "spheres", NULL)) != NULL &&
+      (st = add_shapes(L, n, DP_COLLIDER_SPHERE)) != DP_OK) {
+    return st;
+  }
+  if ((n = dp_yaml_get(root, "controls", NULL)) != NULL && (st = set_controls(L, n)) != DP_OK) {
+    return st;
+  }
+  if ((n = dp_yaml_get(root, "parameters", NULL)) != NULL && (st = add_specs(L, n)) != DP_OK) {
+    return st;
+  }
+  if ((st = dp_model_finalize(m, L->err)) != DP_OK) {
+    return locate(L, st, root);
+  }
+  for (int i = 0; i < nsets; i++) {
+    int glob = strpbrk(sets[i].path, "*?[") != NULL;
+    if ((sets[i].doc_count == 0 || glob) && (st = apply_theta(L, &sets[i])) != DP_OK) {
+      return st;
+    }
+  }
+  return check_specs(L);
+}
+
+dpStatus dp_scene_parse(const char *text, size_t len, const char *name, const char *const *sets,
+                        int nsets, dpModel **out, dpError *err) {
+  *out = NULL;
+  const char *file = name != NULL ? name : "<scene>";
+  dpLoad L;
+  memset(&L, 0, sizeof L);
+  L.file = file;
+  L.err = err;
+  dpStatus st = DP_OK;
+  dpSet *ps = dp_calloc((size_t)(nsets > 0 ? nsets : 1), sizeof *ps);
+  if (ps == NULL) {
+    return dp_error_set(err, DP_ERR_NOMEM, file, 0, 0, "out of memory");
+  }
+  for (int i = 0; i < nsets && st == DP_OK; i++) {
+    st = parse_set(sets[i], &ps[i], err);
+  }
+  if (st == DP_OK) {
+    st = dp_yaml_parse(text, len, file, &L.root, err);
+  }
+  if (st == DP_OK && (L.m = dp_model_new()) == NULL) {
+    st = dp_error_set(err, DP_ERR_NOMEM, file, 0, 0, "out of memory");
+  }
+  if (st == DP_OK) {
+    default_name(file, L.m->name, sizeof L.m->name);
+    snprintf(L.m->source, sizeof L.m->source, "%s", file);
+    uint64_t h = fnv1a(0xcbf29ce484222325ULL, text, len);
+    for (int i = 0; i < nsets; i++) {
+      h = fnv1a(h, sets[i], strlen(sets[i]));
+      h = fnv1a(h, "\n", 1);
+    }
+    L.m->scene_hash = h;
+    st = build(&L, ps, nsets);
+  }
+  if (st == DP_OK) {
+    *out = L.m;
+  } else {
+    dp_model_free(L.m);
+  }
+  for (int i = 0; i < nsets; i++) {
+    dp_yaml_free(ps[i].value);
+  }
+  dp_free(ps);
+  dp_yaml_free(L.root);
+  dp_free(L.byname);
+  dp_free(L.cloth);
+  dp_free(L.specnode);
+  return st;
+}
+
+dpStatus dp_scene_load(const char *path, const char *const *sets, int nsets, dpModel **out,
+                       dpError *err) {
+  *out = NULL;
+  FILE *f = fopen(path, "rb");
+  if (f == NULL) {
+    return dp_error_set(err, DP_ERR_IO, path, 0, 0, "cannot read '%s': %s", path,
+                        strerror(errno));
+  }
+  size_t cap = 1 << 16, len = 0;
+  char *text = dp_malloc(cap);
+  dpStatus st = DP_OK;
+  while (text != NULL) {
+    size_t got = fread(text + len, 1, cap - len, f);
+    len += got;
+    if (got == 0) {
+      break;
+    }
+    if (len == cap) {
+      if (cap >= MAX_FILE_BYTES) {
+        st = dp_error_set(err, DP_ERR_INVALID, path, 0, 0, "'%s' is too large (over %llu bytes)",
+                          path, (unsigned long long)MAX_FILE_BYTES);
+        break;
+      }
+      char *nt = dp_realloc(text, cap, 2 * cap);
+      if (nt == NULL) {
+        dp_free(text);
+        text = NULL;
+        break;
+      }
+      text = nt;
+      cap *= 2;
+    }
+  }
+  if (st == DP_OK && text == NULL) {
+    st = dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory reading '%s'", path);
+  } else if (st == DP_OK && ferror(f)) {
+    st = dp_error_set(err, DP_ERR_IO, path, 0, 0, "cannot read '%s': %s", path, strerror(errno));
+  }
+  fclose(f);
+  if (st == DP_OK) {
+    st = dp_scene_parse(text, len, path, sets, nsets, out, err);
+  }
+  dp_free(text);
+  return st;
+}

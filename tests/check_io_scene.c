@@ -1,0 +1,708 @@
+// Tests of the YAML scene loader: the example scenes (counts and θ values at known paths), the
+// bad-scene corpus (message and position from each file's "# expect:" / "# where:" lines),
+// --set overrides (document, insertion, wildcards, θ after compile) and allocation failures.
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_suites.h"
+#include "dp/dp.h"
+#include "testutil.h"
+
+// θ component k of the entries matching path (dp_param_select order).
+static double theta(const dpModel *m, const char *path, size_t k) {
+  dpSelection sel;
+  dpError err;
+  dp_error_clear(&err);
+  dpStatus st = dp_param_select(m, path, &sel, &err);
+  ck_assert_msg(st == DP_OK, "select '%s': %s", path, err.message);
+  ck_assert_msg(k < sel.n, "select '%s': component %zu of %zu", path, k, sel.n);
+  double v = m->theta0[sel.index[k]];
+  dp_selection_free(&sel);
+  return v;
+}
+
+static size_t nselect(const dpModel *m, const char *path) {
+  dpSelection sel;
+  dpError err;
+  dp_error_clear(&err);
+  if (dp_param_select(m, path, &sel, &err) != DP_OK) {
+    return 0;
+  }
+  size_t n = sel.n;
+  dp_selection_free(&sel);
+  return n;
+}
+
+static dpModel *load_ok(const char *path, const char *const *sets, int nsets) {
+  dpModel *m = NULL;
+  dpError err;
+  dp_error_clear(&err);
+  dpStatus st = dp_scene_load(path, sets, nsets, &m, &err);
+  ck_assert_msg(st == DP_OK, "%s: %s:%d:%d: %s", path, err.file, err.line, err.column,
+                err.message);
+  ck_assert_ptr_nonnull(m);
+  return m;
+}
+
+static dpModel *parse_ok(const char *text, const char *const *sets, int nsets) {
+  dpModel *m = NULL;
+  dpError err;
+  dp_error_clear(&err);
+  dpStatus st = dp_scene_parse(text, strlen(text), "test.yaml", sets, nsets, &m, &err);
+  ck_assert_msg(st == DP_OK, "%s:%d:%d: %s", err.file, err.line, err.column, err.message);
+  return m;
+}
+
+// Parse text expecting DP_ERR_INVALID with `expect` in the message; returns the error.
+static dpError parse_bad(const char *text, const char *const *sets, int nsets,
+                         const char *expect) {
+  dpModel *m = NULL;
+  dpError err;
+  dp_error_clear(&err);
+  dpStatus st = dp_scene_parse(text, strlen(text), "test.yaml", sets, nsets, &m, &err);
+  ck_assert_msg(st == DP_ERR_INVALID, "expected invalid, got %s (%s)", dp_status_string(st),
+                err.message);
+  ck_assert_ptr_null(m);
+  ck_assert_msg(strstr(err.message, expect) != NULL, "message '%s' lacks '%s'", err.message,
+                expect);
+  return err;
+}
+
+#define NEAR(a, b)                                                                        \
+  do {                                                                                    \
+    double a_ = (a), b_ = (b);                                                            \
+    ck_assert_msg(fabs(a_ - b_) <= 1e-12 * fmax(1.0, fabs(b_)), "%s = %.17g, expected %.17g", \
+                  #a, a_, b_);                                                            \
+  } while (0)
+
+static const char *k_two =
+    "dt: 0.01\n"
+    "steps: 10\n"
+    "particles:\n"
+    "  ball: {mass: 1, position: [0, 0, 1]}\n"
+    "  bell: {mass: 2, position: [1, 0, 1], velocity: [0, 1, 0]}\n"
+    "springs:\n"
+    "  s: {a: ball, b: bell, stiffness: 5}\n";
+
+// ---- example scenes -----------------------------------------------------------------------------
+
+START_TEST(test_projectile) {
+  dpModel *m = load_ok("scenes/projectile.yaml", NULL, 0);
+  ck_assert_str_eq(m->name, "projectile");
+  ck_assert_str_eq(m->source, "scenes/projectile.yaml");
+  ck_assert_int_eq(m->np, 1);
+  ck_assert_int_eq(m->ns, 0);
+  ck_assert_int_eq(m->nc, 0);
+  ck_assert_int_eq(m->steps, 200);
+  ck_assert_int_eq(m->integrator, DP_RK4);
+  NEAR(m->dt, 0.01);
+  NEAR(theta(m, "particles.ball.mass", 0), 0.145);
+  NEAR(theta(m, "particles.ball.velocity", 0), 20);
+  NEAR(theta(m, "particles.ball.velocity", 2), 15);
+  NEAR(theta(m, "particles.ball.position", 2), 1);
+  NEAR(theta(m, "particles.ball.quadratic_drag", 0), 0.0013);
+  NEAR(theta(m, "gravity", 2), -9.81);
+  ck_assert_uint_eq(m->nspec, 1);
+  ck_assert_str_eq(m->spec[0].path, "particles.ball.velocity");
+  NEAR(m->spec[0].lower, -100);
+  NEAR(m->spec[0].upper, 100);
+  ck_assert_int_eq(m->spec[0].log_scale, 0);
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_oscillator) {
+  dpModel *m = load_ok("scenes/oscillator.yaml", NULL, 0);
+  ck_assert_int_eq(m->np, 1);
+  ck_assert_int_eq(m->ns, 1);
+  ck_assert_int_eq(m->nc, 0);
+  ck_assert_str_eq(m->pname[0], "bob");
+  ck_assert_int_eq(m->sb[0], -1);
+  NEAR(theta(m, "springs.spring.stiffness", 0), 40);
+  NEAR(theta(m, "springs.spring.damping", 0), 0.5);
+  NEAR(theta(m, "springs.spring.rest_length", 0), 1.0);
+  NEAR(theta(m, "springs.spring.anchor", 0), 0);
+  NEAR(theta(m, "particles.bob.position", 0), 1.2);
+  NEAR(theta(m, "gravity", 2), 0);
+  ck_assert_uint_eq(m->nspec, 3);
+  ck_assert_int_eq(m->spec[1].log_scale, 1);
+  ck_assert_str_eq(m->spec[2].path, "springs.spring.damping");
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_bounce) {
+  dpModel *m = load_ok("scenes/bounce.yaml", NULL, 0);
+  ck_assert_int_eq(m->np, 1);
+  ck_assert_int_eq(m->ns, 0);
+  ck_assert_int_eq(m->nc, 2);
+  ck_assert_str_eq(m->cname[0], "ground");
+  ck_assert_int_eq(m->ctype[0], DP_COLLIDER_GROUND);
+  ck_assert_str_eq(m->cname[1], "wall");
+  ck_assert_int_eq(m->ctype[1], DP_COLLIDER_BOX);
+  ck_assert_int_eq(m->steps, 288);
+  NEAR(m->dt * m->steps, 0.6);
+  NEAR(theta(m, "particles.ball.velocity", 0), 5);
+  NEAR(theta(m, "particles.ball.velocity", 2), -5);
+  NEAR(theta(m, "ground.height", 0), 0);
+  NEAR(theta(m, "ground.stiffness", 0), 1e4);
+  NEAR(theta(m, "ground.friction_smoothing", 0), 1e-2);
+  NEAR(theta(m, "boxes.wall.center", 0), 2);
+  NEAR(theta(m, "boxes.wall.half_extents", 0), 0.25);
+  NEAR(theta(m, "boxes.wall.friction", 0), 0.2);
+  NEAR(theta(m, "boxes.wall.smoothing", 0), 1e-3);
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_spring_cage) {
+  dpModel *m = load_ok("scenes/spring_cage.yaml", NULL, 0);
+  ck_assert_int_eq(m->np, 1);
+  ck_assert_int_eq(m->ns, 8);
+  ck_assert_int_eq(m->nc, 0);
+  ck_assert_uint_eq(nselect(m, "springs.*.rest_length"), 8);
+  for (size_t k = 0; k < 8; k++) {
+    NEAR(theta(m, "springs.*.rest_length", k), 1.5);
+    NEAR(theta(m, "springs.*.stiffness", k), 100);
+  }
+  NEAR(theta(m, "springs.c3.anchor", 0), 1);
+  NEAR(theta(m, "springs.c3.anchor", 1), 1);
+  NEAR(theta(m, "springs.c3.anchor", 2), -1);
+  ck_assert_str_eq(m->spec[0].path, "springs.*.rest_length");
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_cloth) {
+  dpModel *m = load_ok("scenes/cloth.yaml", NULL, 0);
+  int n = 16;
+  ck_assert_int_eq(m->np, n * n);
+  ck_assert_int_eq(m->ns, 2 * n * (n - 1) + 2 * (n - 1) * (n - 1));
+  ck_assert_int_eq(m->nc, 0);
+  ck_assert_str_eq(m->pname[0], "sheet_0_0");
+  ck_assert_str_eq(m->pname[n - 1], "sheet_0_15");
+  ck_assert_str_eq(m->pname[n], "sheet_1_0");
+  ck_assert_int_eq(m->pinned[0], 1);
+  ck_assert_int_eq(m->pinned[n - 1], 1);
+  ck_assert_int_eq(m->pinned[1], 0);
+  ck_assert_int_eq(m->pinned[n * n - 1], 0);
+  NEAR(theta(m, "particles.sheet_3_4.mass", 0), 1.0 / (n * n));
+  NEAR(theta(m, "particles.sheet_15_15.position", 0), 1.0);
+  NEAR(theta(m, "particles.sheet_15_15.position", 1), 1.0);
+  NEAR(theta(m, "particles.sheet_15_15.position", 2), 1.0);
+  NEAR(theta(m, "particles.sheet_5_0.position", 0), 5.0 / 15);
+  // Structural springs: all (i, j)-(i, j+1) first, then (i, j)-(i+1, j).
+  ck_assert_str_eq(m->sname[0], "sheet_s0");
+  ck_assert_int_eq(m->sa[0], 0);
+  ck_assert_int_eq(m->sb[0], 1);
+  ck_assert_int_eq(m->sa[n * (n - 1)], 0);
+  ck_assert_int_eq(m->sb[n * (n - 1)], n);
+  NEAR(theta(m, "springs.sheet_s0.rest_length", 0), 1.0 / 15);
+  NEAR(theta(m, "springs.sheet_s0.stiffness", 0), 1000);
+  // Shear springs: the two diagonals of each cell.
+  int d0 = 2 * n * (n - 1);
+  ck_assert_str_eq(m->sname[d0], "sheet_d0");
+  ck_assert_int_eq(m->sa[d0], 0);
+  ck_assert_int_eq(m->sb[d0], n + 1);
+  ck_assert_int_eq(m->sa[d0 + 1], n);
+  ck_assert_int_eq(m->sb[d0 + 1], 1);
+  NEAR(theta(m, "springs.sheet_d1.rest_length", 0), sqrt(2.0) / 15);
+  NEAR(theta(m, "springs.sheet_d1.stiffness", 0), 200);
+  dp_model_free(m);
+}
+END_TEST
+
+// Every scene in scenes/ loads (new scenes are covered without touching this file).
+START_TEST(test_all_scenes_load) {
+  DIR *d = opendir("scenes");
+  ck_assert_msg(d != NULL, "run the tests from the repository root");
+  int count = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    size_t len = strlen(e->d_name);
+    if (len < 6 || strcmp(e->d_name + len - 5, ".yaml") != 0) {
+      continue;
+    }
+    char path[512];
+    snprintf(path, sizeof path, "scenes/%s", e->d_name);
+    dpModel *m = load_ok(path, NULL, 0);
+    ck_assert_int_gt(m->np, 0);
+    ck_assert_int_ne(m->scene_hash, 0);
+    dp_model_free(m);
+    count++;
+  }
+  closedir(d);
+  ck_assert_int_ge(count, 5);
+}
+END_TEST
+
+// ---- the bad-scene corpus -----------------------------------------------------------------------
+
+static int scan_header(const char *path, char *expect, size_t esize, int *line, int *column) {
+  FILE *f = fopen(path, "r");
+  ck_assert_msg(f != NULL, "cannot open %s", path);
+  char buf[512];
+  expect[0] = '\0';
+  *line = *column = -1;
+  for (int i = 0; i < 5 && fgets(buf, sizeof buf, f) != NULL; i++) {
+    buf[strcspn(buf, "\n")] = '\0';
+    if (strncmp(buf, "# expect: ", 10) == 0) {
+      snprintf(expect, esize, "%s", buf + 10);
+    } else if (strncmp(buf, "# where: ", 9) == 0) {
+      ck_assert_msg(sscanf(buf + 9, "%d:%d", line, column) == 2, "%s: bad '# where:'", path);
+    }
+  }
+  fclose(f);
+  return expect[0] != '\0';
+}
+
+START_TEST(test_bad_corpus) {
+  DIR *d = opendir("tests/bad/scenes");
+  ck_assert_msg(d != NULL, "run the tests from the repository root");
+  int count = 0, placed = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    size_t len = strlen(e->d_name);
+    if (len < 6 || strcmp(e->d_name + len - 5, ".yaml") != 0) {
+      continue;
+    }
+    char path[512], expect[512];
+    int line, column;
+    snprintf(path, sizeof path, "tests/bad/scenes/%s", e->d_name);
+    ck_assert_msg(scan_header(path, expect, sizeof expect, &line, &column),
+                  "%s: no '# expect:' line", path);
+    dpModel *m = NULL;
+    dpError err;
+    dp_error_clear(&err);
+    dpStatus st = dp_scene_load(path, NULL, 0, &m, &err);
+    ck_assert_msg(st == DP_ERR_INVALID || st == DP_ERR_IO, "%s: loaded (status %s)", path,
+                  dp_status_string(st));
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(err.message, expect) != NULL, "%s: message '%s' lacks '%s'", path,
+                  err.message, expect);
+    ck_assert_str_eq(err.file, path);
+    if (line >= 0) {
+      ck_assert_msg(err.line == line && err.column == column, "%s: error at %d:%d, expected %d:%d",
+                    path, err.line, err.column, line, column);
+      placed++;
+    }
+    // Messages are lowercase and have no final period (git style).
+    ck_assert_msg(err.message[0] < 'A' || err.message[0] > 'Z', "%s: capitalized", path);
+    ck_assert_msg(err.message[strlen(err.message) - 1] != '.', "%s: final period", path);
+    count++;
+  }
+  closedir(d);
+  ck_assert_int_ge(count, 14);
+  ck_assert_int_ge(placed, count - 2);
+}
+END_TEST
+
+START_TEST(test_io_error) {
+  dpModel *m = NULL;
+  dpError err;
+  dp_error_clear(&err);
+  dpStatus st = dp_scene_load("tests/bad/scenes/no-such-scene.yaml", NULL, 0, &m, &err);
+  ck_assert_int_eq(st, DP_ERR_IO);
+  ck_assert_ptr_null(m);
+  ck_assert_str_eq(err.message,
+                   "cannot read 'tests/bad/scenes/no-such-scene.yaml': No such file or directory");
+  dp_error_clear(&err);
+  st = dp_scene_load("tests/bad/scenes", NULL, 0, &m, &err);
+  ck_assert_int_eq(st, DP_ERR_IO);
+  ck_assert_ptr_null(m);
+}
+END_TEST
+
+START_TEST(test_error_fields) {
+  dpError err = parse_bad("dt: 0.01\nsteps: 10\nparticles:\n  ball: {mass: 1, position: [0, 0, "
+                          "1], velocty: [1, 0, 0]}\n",
+                          NULL, 0, "unknown key 'velocty' in particle 'ball' (did you mean "
+                                   "'velocity'?)");
+  ck_assert_str_eq(err.file, "test.yaml");
+  ck_assert_int_eq(err.line, 4);
+  ck_assert_int_eq(err.column, 40);
+  ck_assert_str_eq(err.key, "particles.ball.velocty");
+  err = parse_bad("dt: 0.01\nsteps: 10\nparticles:\n  ball: {mass: 0, position: [0, 0, 1]}\n", NULL,
+                  0, "particle 'ball': 'mass' must be > 0 (got 0)");
+  ck_assert_str_eq(err.key, "particles.ball.mass");
+  ck_assert_int_eq(err.line, 4);
+  ck_assert_int_eq(err.column, 16);
+  // An unknown key far from every allowed one lists them instead of guessing.
+  parse_bad("dt: 0.01\nsteps: 10\nzzzzzz: 1\n", NULL, 0, "(expected one of: name, description");
+  parse_bad("dt: 0.01\nsteps: 10\nparticles: [ball]\n", NULL, 0,
+            "'particles' must be a mapping (got a list)");
+  parse_bad("dt: 0.01\nsteps: 1\nsubsteps: 0\n", NULL, 0, "'substeps' must be >= 1 (got 0)");
+  parse_bad("dt: 0.01\nsteps: 1\ngravity: [0, 0, x]\n", NULL, 0,
+            "'gravity[2]' must be a number (got 'x')");
+  parse_bad("dt: 1e999\nsteps: 1\n", NULL, 0, "'dt': value must be finite (got 1e999)");
+  parse_bad("a: &x [1, 2]\nb: *x\n", NULL, 0, "unknown top-level key 'a'");
+}
+END_TEST
+
+// ---- defaults and details -----------------------------------------------------------------------
+
+START_TEST(test_defaults) {
+  const char *text = "dt: 0.5\nsteps: 3\nparticles:\n  p: {mass: 2, position: [1, 2, 3]}\n"
+                     "ground: {}\nspheres:\n  rock: {center: [0, 0, 0.5], radius: 0.5}\n";
+  dpModel *m = NULL;
+  dpError err;
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_scene_parse(text, strlen(text), "dir/my-scene.yaml", NULL, 0, &m, &err),
+                   DP_OK);
+  ck_assert_str_eq(m->name, "my-scene");
+  ck_assert_int_eq(m->substeps, 1);
+  ck_assert_int_eq(m->integrator, DP_SEMI_IMPLICIT_EULER);
+  NEAR(m->divergence_limit, 1e8);
+  NEAR(theta(m, "gravity", 2), -9.81);
+  NEAR(theta(m, "particles.p.velocity", 1), 0);
+  NEAR(theta(m, "particles.p.linear_drag", 0), 0);
+  ck_assert_int_eq(m->pinned[0], 0);
+  ck_assert_int_eq(m->nu, 0);
+  dpColliderDef g = dp_default_collider_def(DP_COLLIDER_GROUND);
+  NEAR(theta(m, "ground.height", 0), 0);
+  NEAR(theta(m, "ground.stiffness", 0), g.stiffness);
+  NEAR(theta(m, "ground.friction", 0), g.friction);
+  NEAR(theta(m, "spheres.rock.radius", 0), 0.5);
+  NEAR(theta(m, "spheres.rock.smoothing", 0), g.smoothing);
+  ck_assert_str_eq(m->cname[1], "rock");
+  dp_model_free(m);
+
+  // Numbers in any YAML 1.2 decimal form; integral floats for integers.
+  m = parse_ok("dt: .5e-2\nsteps: 1e3\nsubsteps: +2\ndivergence_limit: 1.0E6\n", NULL, 0);
+  NEAR(m->dt, 0.005);
+  ck_assert_int_eq(m->steps, 1000);
+  ck_assert_int_eq(m->substeps, 2);
+  NEAR(m->divergence_limit, 1e6);
+  ck_assert_int_eq(m->np, 0);
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_springs_and_names) {
+  dpModel *m = parse_ok(k_two, NULL, 0);
+  ck_assert_int_eq(m->ns, 1);
+  ck_assert_int_eq(m->sa[0], 0);
+  ck_assert_int_eq(m->sb[0], 1);
+  NEAR(theta(m, "springs.s.rest_length", 0), 1.0);  // the initial distance
+  NEAR(theta(m, "springs.s.damping", 0), 0);
+  dp_model_free(m);
+  parse_bad("dt: 1\nsteps: 1\nparticles:\n  a: {mass: 1, position: [0, 0, 0]}\nsprings:\n"
+            "  s: {a: a, b: a, stiffness: 1}\n",
+            NULL, 0, "'a' and 'b' are the same particle");
+  parse_bad("dt: 1\nsteps: 1\nboxes:\n  x: {center: [0, 0, 0], half_extents: [1, 1, 1]}\n"
+            "spheres:\n  x: {center: [0, 0, 0], radius: 1}\n",
+            NULL, 0, "duplicate collider name 'x'");
+  parse_bad("dt: 1\nsteps: 1\nboxes:\n  ground: {center: [0, 0, 0], half_extents: [1, 1, 1]}\n",
+            NULL, 0, "duplicate collider name 'ground'");
+  // Springs may refer to generated cloth particles.
+  m = parse_ok("dt: 1\nsteps: 1\nparticles:\n  p: {mass: 1, position: [0, 0, 2]}\n"
+               "cloth:\n  c: {n: 3, mass: 9, structural: {stiffness: 1}}\n"
+               "springs:\n  hang: {a: p, b: c_2_1, stiffness: 3}\n",
+               NULL, 0);
+  ck_assert_int_eq(m->np, 10);
+  ck_assert_int_eq(m->ns, 1 + 12);
+  ck_assert_str_eq(m->sname[0], "hang");
+  ck_assert_int_eq(m->sb[0], 1 + 2 * 3 + 1);
+  NEAR(theta(m, "particles.c_0_0.mass", 0), 1.0);
+  dp_model_free(m);
+  parse_bad("dt: 1\nsteps: 1\ncloth:\n  c: {n: 3, mass: 9, structural: {stiffness: 1}}\n"
+            "springs:\n  c_s0: {a: c_0_0, b: c_2_2, stiffness: 3}\n",
+            NULL, 0, "duplicate spring name 'c_s0' (also generated by cloth 'c')");
+  parse_bad("dt: 1\nsteps: 1\ncloth:\n  c: {n: 3, mass: 9, structural: {stiffness: 1}}\n"
+            "springs:\n  s: {a: c_0_0, b: c_3_0, stiffness: 3}\n",
+            NULL, 0, "unknown particle 'c_3_0'");
+}
+END_TEST
+
+START_TEST(test_cloth_planes) {
+  const char *text = "dt: 1\nsteps: 1\ncloth:\n  w:\n    n: 3\n    size: [2, 4]\n"
+                     "    origin: [1, 1, 1]\n    plane: yz\n    mass: 9\n"
+                     "    velocity: [0, 0, 1]\n    structural: {stiffness: 10, damping: 1}\n"
+                     "    pinned: [[-1, -1], [1, 0]]\n";
+  dpModel *m = parse_ok(text, NULL, 0);
+  ck_assert_int_eq(m->np, 9);
+  ck_assert_int_eq(m->ns, 12);  // no shear springs
+  NEAR(theta(m, "particles.w_2_1.position", 0), 1);
+  NEAR(theta(m, "particles.w_2_1.position", 1), 3);
+  NEAR(theta(m, "particles.w_2_1.position", 2), 3);
+  NEAR(theta(m, "particles.w_0_1.velocity", 2), 1);
+  ck_assert_int_eq(m->pinned[8], 1);
+  ck_assert_int_eq(m->pinned[3], 1);
+  ck_assert_int_eq(m->pinned[0], 0);
+  NEAR(theta(m, "springs.w_s11.damping", 0), 1);
+  NEAR(theta(m, "springs.w_s11.rest_length", 0), 1);
+  NEAR(theta(m, "springs.w_s0.rest_length", 0), 2);
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_controls) {
+  const char *text = "dt: 1\nsteps: 2\nparticles:\n  a: {mass: 1, position: [0, 0, 0]}\n"
+                     "  b: {mass: 1, position: [1, 0, 0]}\n"
+                     "controls:\n  particles: [b]\n  values: [1, 2, 3]\n";
+  dpModel *m = parse_ok(text, NULL, 0);
+  ck_assert_int_eq(m->nu, 1);
+  ck_assert_int_eq(m->uparticle[0], 1);
+  ck_assert_uint_eq(nselect(m, "controls"), 6);
+  NEAR(theta(m, "controls", 3), 1);
+  NEAR(theta(m, "controls", 5), 3);
+  dp_model_free(m);
+
+  text = "dt: 1\nsteps: 2\nparticles:\n  a: {mass: 1, position: [0, 0, 0]}\n"
+         "  b: {mass: 1, position: [1, 0, 0]}\n"
+         "controls:\n  values: [[[1, 0, 0], [2, 0, 0]], [[3, 0, 0], [4, 0, 0]]]\n";
+  m = parse_ok(text, NULL, 0);
+  ck_assert_int_eq(m->nu, 2);
+  for (int k = 0; k < 4; k++) {
+    NEAR(theta(m, "controls", (size_t)(3 * k)), k + 1);
+  }
+  dp_model_free(m);
+
+  m = parse_ok("dt: 1\nsteps: 4\nparticles:\n  a: {mass: 1, position: [0, 0, 0]}\ncontrols: {}\n",
+               NULL, 0);
+  ck_assert_int_eq(m->nu, 1);
+  NEAR(theta(m, "controls", 11), 0);
+  dp_model_free(m);
+
+  parse_bad("dt: 1\nsteps: 2\nparticles:\n  a: {mass: 1, position: [0, 0, 0]}\n"
+            "controls:\n  values: [[[1, 0, 0]], [[1, 0]]]\n",
+            NULL, 0, "'values[1][0]' must be a list of 3 numbers (got 2)");
+  parse_bad("dt: 1\nsteps: 2\nparticles:\n  a: {mass: 1, position: [0, 0, 0]}\n"
+            "controls:\n  particles: [a, a]\n",
+            NULL, 0, "particle 'a' is listed twice");
+  parse_bad("dt: 1\nsteps: 100000000\nparticles:\n  a: {mass: 1, position: [0, 0, 0]}\n"
+            "  b: {mass: 1, position: [0, 0, 0]}\ncontrols: {}\n",
+            NULL, 0, "controls are too large");
+}
+END_TEST
+
+START_TEST(test_parameters) {
+  const char *text = "dt: 1\nsteps: 1\nparticles:\n  a: {mass: 1, position: [0, 0, 0]}\n"
+                     "parameters:\n  - {path: particles.a.mass, lower: 0.5, scale: log}\n"
+                     "  - {path: 'particles.*.velocity'}\n";
+  dpModel *m = parse_ok(text, NULL, 0);
+  ck_assert_uint_eq(m->nspec, 2);
+  ck_assert_int_eq(m->spec[0].log_scale, 1);
+  NEAR(m->spec[0].lower, 0.5);
+  ck_assert(isinf(m->spec[0].upper) && m->spec[0].upper > 0);
+  ck_assert(isinf(m->spec[1].lower) && m->spec[1].lower < 0);
+  ck_assert_str_eq(m->spec[1].path, "particles.*.velocity");
+  dp_model_free(m);
+  parse_bad("dt: 1\nsteps: 1\nparticles:\n  a: {mass: 1, position: [0, 0, 0]}\n"
+            "parameters:\n  - {path: particles.a.mass, lower: 2, upper: 1}\n",
+            NULL, 0, "'lower' must be < 'upper'");
+  parse_bad("dt: 1\nsteps: 1\nparticles:\n  a: {mass: 1, position: [0, 0, 0]}\n"
+            "parameters:\n  - {path: particles.a.linear_drag, scale: log}\n",
+            NULL, 0, "scale: log needs positive values");
+}
+END_TEST
+
+START_TEST(test_hash) {
+  const char *text = "dt: 1\nsteps: 1\n";
+  dpModel *m = parse_ok(text, NULL, 0);
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (const char *p = text; *p; p++) {
+    h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+  }
+  ck_assert_uint_eq(m->scene_hash, h);
+  dp_model_free(m);
+  const char *sets[] = {"dt=2"};
+  m = parse_ok(text, sets, 1);
+  for (const char *p = "dt=2\n"; *p; p++) {
+    h = (h ^ (unsigned char)*p) * 0x100000001b3ULL;
+  }
+  ck_assert_uint_eq(m->scene_hash, h);
+  NEAR(m->dt, 2);
+  dp_model_free(m);
+}
+END_TEST
+
+// ---- --set --------------------------------------------------------------------------------------
+
+START_TEST(test_set_structural) {
+  const char *sets[] = {"cloth.sheet.n=8"};
+  dpModel *m = load_ok("scenes/cloth.yaml", sets, 1);
+  ck_assert_int_eq(m->np, 64);
+  ck_assert_int_eq(m->ns, 2 * 8 * 7 + 2 * 7 * 7);
+  ck_assert_int_eq(m->pinned[0], 1);
+  ck_assert_int_eq(m->pinned[7], 1);  // [0, -1] follows n
+  ck_assert_int_eq(m->pinned[15], 0);
+  NEAR(theta(m, "particles.sheet_7_7.mass", 0), 1.0 / 64);
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_set_values) {
+  const char *sets[] = {"particles.ball.mass=2", "gravity=[0,0,-1]", "integrator=rk4",
+                        "particles.ball.force=[1, 2, 3]", "ground.friction=0.5",
+                        "boxes.wall.center=[3, 0, 1]"};
+  dpModel *m = load_ok("scenes/bounce.yaml", sets, 6);
+  NEAR(theta(m, "particles.ball.mass", 0), 2);
+  NEAR(theta(m, "gravity", 0), 0);
+  NEAR(theta(m, "gravity", 2), -1);
+  ck_assert_int_eq(m->integrator, DP_RK4);
+  NEAR(theta(m, "particles.ball.force", 1), 2);  // inserted: absent from the file
+  NEAR(theta(m, "ground.friction", 0), 0.5);
+  NEAR(theta(m, "boxes.wall.center", 0), 3);
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_set_wildcard) {
+  const char *sets[] = {"particles.*.mass=3", "particles.b*.linear_drag=0.25"};
+  dpModel *m = parse_ok(k_two, sets, 2);
+  NEAR(theta(m, "particles.ball.mass", 0), 3);
+  NEAR(theta(m, "particles.bell.mass", 0), 3);
+  NEAR(theta(m, "particles.ball.linear_drag", 0), 0.25);
+  NEAR(theta(m, "particles.bell.linear_drag", 0), 0.25);
+  dp_model_free(m);
+  // A wildcard reaches generated entities too (through θ).
+  const char *sets2[] = {"particles.*.mass=0.5"};
+  m = load_ok("scenes/cloth.yaml", sets2, 1);
+  NEAR(theta(m, "particles.sheet_9_9.mass", 0), 0.5);
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_set_theta) {
+  const char *sets[] = {"springs.*.stiffness=7", "particles.sheet_2_3.velocity=[0, 0, 4]",
+                        "springs.sheet_d5.rest_length=0.3"};
+  dpModel *m = load_ok("scenes/cloth.yaml", sets, 3);
+  size_t n = nselect(m, "springs.*.stiffness");
+  ck_assert_uint_eq(n, (size_t)m->ns);
+  for (size_t k = 0; k < n; k++) {
+    NEAR(theta(m, "springs.*.stiffness", k), 7);
+  }
+  NEAR(theta(m, "particles.sheet_2_3.velocity", 2), 4);
+  NEAR(theta(m, "springs.sheet_d5.rest_length", 0), 0.3);
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_set_errors) {
+  const char *bad_path[] = {"particles.ball.mas=2"};
+  dpError err = parse_bad(k_two, bad_path, 1,
+                          "unknown path 'particles.ball.mas' "
+                          "(did you mean 'particles.ball.mass'?)");
+  ck_assert_str_eq(err.file, "--set particles.ball.mas=2");
+  const char *bad_top[] = {"gravty=[0,0,1]"};
+  parse_bad(k_two, bad_top, 1, "unknown path 'gravty' (did you mean 'gravity'?)");
+  const char *bad_name[] = {"particles.bal.mass=2"};
+  parse_bad(k_two, bad_name, 1, "(did you mean 'particles.ball.mass'?)");
+
+  const char *bad_value[] = {"particles.ball.mass=-1"};
+  err = parse_bad(k_two, bad_value, 1, "'mass' must be > 0 (got -1)");
+  ck_assert_str_eq(err.file, "--set particles.ball.mass=-1");
+  ck_assert_int_eq(err.line, 0);
+  ck_assert_int_eq(err.column, 0);
+  const char *bad_type[] = {"dt=fast"};
+  err = parse_bad(k_two, bad_type, 1, "'dt' must be a number (got 'fast')");
+  ck_assert(strstr(err.file, "--set") != NULL);
+  const char *bad_vec[] = {"gravity=[0, 1]"};
+  parse_bad(k_two, bad_vec, 1, "'gravity' must be a list of 3 numbers (got 2)");
+  const char *bad_steps[] = {"steps=1e12"};
+  parse_bad(k_two, bad_steps, 1, "'steps' is too large");
+  const char *bad_theta[] = {"springs.*.stiffness=-3"};
+  parse_bad("dt: 1\nsteps: 1\ncloth:\n  c: {n: 2, mass: 1, structural: {stiffness: 1}}\n",
+            bad_theta, 1, "'stiffness' must be >= 0 (got -3)");
+  const char *bad_theta_vec[] = {"springs.*.stiffness=[1, 2, 3]"};
+  parse_bad("dt: 1\nsteps: 1\ncloth:\n  c: {n: 2, mass: 1, structural: {stiffness: 1}}\n",
+            bad_theta_vec, 1, "takes 1 number, not a list of 3");
+  const char *no_eq[] = {"dt"};
+  err = parse_bad(k_two, no_eq, 1, "expected path=value");
+  ck_assert_str_eq(err.file, "--set dt");
+  const char *bad_yaml[] = {"gravity=[0, 0"};
+  parse_bad(k_two, bad_yaml, 1, "yaml syntax error");
+  const char *inserted_bad[] = {"particles.ball.pinned=maybe"};
+  parse_bad(k_two, inserted_bad, 1, "'pinned' must be true or false (got 'maybe')");
+}
+END_TEST
+
+// ---- allocation failures ------------------------------------------------------------------------
+
+typedef struct {
+  long count;
+  long fail_at;  // the allocation number that fails; < 0: none
+} dpFailAlloc;
+
+static void *failing_alloc(void *ud, void *ptr, size_t oldsize, size_t newsize) {
+  dpFailAlloc *f = ud;
+  (void)oldsize;
+  if (newsize == 0) {
+    free(ptr);
+    return NULL;
+  }
+  if (f->count++ == f->fail_at) {
+    return NULL;
+  }
+  return realloc(ptr, newsize);
+}
+
+START_TEST(test_alloc_failures) {
+  const char *text = "dt: 1\nsteps: 3\nparticles:\n  a: {mass: 1, position: [0, 0, 0]}\n"
+                     "springs:\n  s: {a: a, anchor: [0, 0, 1], stiffness: 1}\n"
+                     "cloth:\n  c: {n: 2, mass: 1, structural: {stiffness: 1}, pinned: [[0, 0]]}\n"
+                     "ground: {}\ncontrols: {values: [0, 0, 1]}\n"
+                     "parameters:\n  - {path: particles.a.mass}\n";
+  const char *sets[] = {"particles.a.velocity=[1, 0, 0]", "springs.*.damping=0.5"};
+  dpFailAlloc f = {0, -1};
+  dp_set_allocator(failing_alloc, &f);
+  dpModel *m = NULL;
+  dpError err;
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_scene_parse(text, strlen(text), "t.yaml", sets, 2, &m, &err), DP_OK);
+  dp_model_free(m);
+  long total = f.count;
+  ck_assert_int_gt(total, 10);
+  for (long k = 0; k < total; k++) {
+    f.count = 0;
+    f.fail_at = k;
+    dp_error_clear(&err);
+    m = NULL;
+    dpStatus st = dp_scene_parse(text, strlen(text), "t.yaml", sets, 2, &m, &err);
+    ck_assert_msg(st == DP_ERR_NOMEM, "allocation %ld of %ld failed: got %s (%s)", k, total,
+                  dp_status_string(st), err.message);
+    ck_assert_ptr_null(m);
+  }
+  dp_set_allocator(NULL, NULL);
+}
+END_TEST
+
+Suite *make_io_scene_suite(void) {
+  Suite *s = suite_create("io_scene");
+  TCase *tc = tcase_create("scenes");
+  tcase_add_test(tc, test_projectile);
+  tcase_add_test(tc, test_oscillator);
+  tcase_add_test(tc, test_bounce);
+  tcase_add_test(tc, test_spring_cage);
+  tcase_add_test(tc, test_cloth);
+  tcase_add_test(tc, test_all_scenes_load);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("errors");
+  tcase_add_test(tc, test_bad_corpus);
+  tcase_add_test(tc, test_io_error);
+  tcase_add_test(tc, test_error_fields);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("format");
+  tcase_add_test(tc, test_defaults);
+  tcase_add_test(tc, test_springs_and_names);
+  tcase_add_test(tc, test_cloth_planes);
+  tcase_add_test(tc, test_controls);
+  tcase_add_test(tc, test_parameters);
+  tcase_add_test(tc, test_hash);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("set");
+  tcase_add_test(tc, test_set_structural);
+  tcase_add_test(tc, test_set_values);
+  tcase_add_test(tc, test_set_wildcard);
+  tcase_add_test(tc, test_set_theta);
+  tcase_add_test(tc, test_set_errors);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("alloc");
+  tcase_add_test(tc, test_alloc_failures);
+  suite_add_tcase(s, tc);
+  return s;
+}

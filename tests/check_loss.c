@@ -1,0 +1,897 @@
+// Tests of the loss module: exact values of every term on hand-computed states, adjoints against
+// central differences (every state and θ component), accumulation, the step index, observed
+// trajectories (name mapping, frame selection), the bad-loss corpus and allocation failures.
+#include <glob.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check_suites.h"
+#include "dp/dp.h"
+#include "testutil.h"
+
+#define T_STEPS 10
+#define T_DT 0.01
+
+// ------------------------------------------------------------------------------------------
+// Fixtures.
+
+// Five particles: ball (1 kg), bob (3 kg), sheet_0_0 (2 kg), sheet_0_1 (2 kg), sheet_1_0 (4 kg);
+// springs "spring" (ball–bob) and "anchor" (bob to a fixed point); controls on ball and
+// sheet_0_1; T = 10 steps of 0.01 s.
+static dpModel *test_model(void) {
+  static const char *const names[] = {"ball", "bob", "sheet_0_0", "sheet_0_1", "sheet_1_0"};
+  static const double mass[] = {1.0, 3.0, 2.0, 2.0, 4.0};
+  dpError err;
+  dp_error_clear(&err);
+  dpModel *m = dp_model_new();
+  ck_assert_ptr_nonnull(m);
+  m->dt = T_DT;
+  m->steps = T_STEPS;
+  for (int i = 0; i < 5; i++) {
+    dpParticleDef d = dp_default_particle_def();
+    d.mass = mass[i];
+    d.position[0] = i;
+    d.position[2] = 1.0;
+    ck_assert_int_eq(dp_model_add_particle(m, names[i], &d, &err), i);
+  }
+  dpSpringDef s = dp_default_spring_def();
+  s.a = 0;
+  s.b = 1;
+  s.stiffness = 40.0;
+  ck_assert_int_eq(dp_model_add_spring(m, "spring", &s, &err), 0);
+  s.a = 1;
+  s.b = -1;
+  s.stiffness = 10.0;
+  ck_assert_int_eq(dp_model_add_spring(m, "anchor", &s, &err), 1);
+  int up[2] = {0, 3};
+  ck_assert_int_eq(dp_model_set_controls(m, 2, up, NULL, &err), DP_OK);
+  ck_assert_msg(dp_model_finalize(m, &err) == DP_OK, "finalize: %s", err.message);
+  return m;
+}
+
+static dpLoss *parse_ok(const dpModel *m, const char *json) {
+  dpError err;
+  dp_error_clear(&err);
+  dpLoss *loss = NULL;
+  dpStatus st = dp_loss_parse(json, "test.json", m, &loss, &err);
+  ck_assert_msg(st == DP_OK, "parse failed: %d:%d: %s\n%s", err.line, err.column, err.message,
+                json);
+  ck_assert_ptr_nonnull(loss);
+  return loss;
+}
+
+// Parse that must fail with DP_ERR_INVALID, a message containing want, at line:col (0: any).
+static void parse_bad(const dpModel *m, const char *json, const char *want, int line, int col) {
+  dpError err;
+  dp_error_clear(&err);
+  dpLoss *loss = NULL;
+  dpStatus st = dp_loss_parse(json, "test.json", m, &loss, &err);
+  ck_assert_msg(st == DP_ERR_INVALID, "expected an error for %s (got %d)", json, (int)st);
+  ck_assert_ptr_null(loss);
+  ck_assert_msg(strstr(err.message, want) != NULL, "message '%s' lacks '%s'", err.message, want);
+  ck_assert_str_eq(err.file, "test.json");
+  if (line > 0) {
+    ck_assert_msg(err.line == line && err.column == col, "'%s' at %d:%d, expected %d:%d",
+                  err.message, err.line, err.column, line, col);
+  }
+}
+
+static double *theta_copy(const dpModel *m) {
+  double *th = malloc(m->ntheta * sizeof *th);
+  memcpy(th, m->theta0, m->ntheta * sizeof *th);
+  return th;
+}
+
+// θ with every component random, masses positive.
+static double *theta_random(const dpModel *m, tu_rng *r) {
+  double *th = malloc(m->ntheta * sizeof *th);
+  for (size_t k = 0; k < m->ntheta; k++) {
+    th[k] = tu_uniform(r, -2.0, 2.0);
+  }
+  for (int i = 0; i < m->np; i++) {
+    th[m->off.mass + (size_t)i] = tu_uniform(r, 0.5, 2.0);
+  }
+  return th;
+}
+
+static double eval_step(const dpLoss *loss, const dpModel *m, const double *th, int t,
+                        const double *s) {
+  double L = 0.0;
+  dp_loss_step(loss, m, th, t, s, &L);
+  return L;
+}
+
+static double eval_params(const dpLoss *loss, const dpModel *m, const double *th) {
+  double L = 0.0;
+  dp_loss_params(loss, m, th, &L);
+  return L;
+}
+
+static double g_max_err;  // largest relative error seen by the gradient checks
+
+// Central difference of f along component k of v (h relative to |v_k|), scaled by L_bar.
+#define FD(expr, v, k, L_bar, out)                         \
+  do {                                                     \
+    double v0_ = (v)[k], h_ = 1e-6 * fmax(1.0, fabs(v0_)); \
+    (v)[k] = v0_ + h_;                                     \
+    double lp_ = (expr);                                   \
+    (v)[k] = v0_ - h_;                                     \
+    double lm_ = (expr);                                   \
+    (v)[k] = v0_;                                          \
+    (out) = (L_bar) * (lp_ - lm_) / (2.0 * h_);            \
+  } while (0)
+
+static void note_err(double an, double fd) {
+  double e = tu_relerr(an, fd, 1e-8);
+  g_max_err = e > g_max_err ? e : g_max_err;
+}
+
+// adj_dp_loss_step at step t against central differences, for every component of a random
+// state and of a random θ. Returns the sum of |adjoint| so a caller can check it is not zero.
+static double grad_check_step(const dpLoss *loss, const dpModel *m, int t, uint64_t seed,
+                              const char *what) {
+  tu_rng r = {seed};
+  size_t ns = dp_model_nstate(m), nt = m->ntheta;
+  double *s = malloc(ns * sizeof *s), *th = theta_random(m, &r);
+  double *s_bar = calloc(ns, sizeof *s_bar), *th_bar = calloc(nt, sizeof *th_bar);
+  for (size_t i = 0; i < ns; i++) {
+    s[i] = tu_uniform(&r, -2.0, 2.0);
+  }
+  double L_bar = tu_uniform(&r, 0.5, 1.5), mag = 0.0, fd;
+  adj_dp_loss_step(loss, m, th, t, s, th_bar, s_bar, L_bar);
+  for (size_t i = 0; i < ns; i++) {
+    FD(eval_step(loss, m, th, t, s), s, i, L_bar, fd);
+    TU_ASSERT_GRAD(what, i, s_bar[i], fd, 1e-6, 1e-8);
+    note_err(s_bar[i], fd);
+    mag += fabs(s_bar[i]);
+  }
+  for (size_t k = 0; k < nt; k++) {
+    FD(eval_step(loss, m, th, t, s), th, k, L_bar, fd);
+    TU_ASSERT_GRAD(what, k, th_bar[k], fd, 1e-6, 1e-8);
+    note_err(th_bar[k], fd);
+    mag += fabs(th_bar[k]);
+  }
+  free(s);
+  free(th);
+  free(s_bar);
+  free(th_bar);
+  return mag;
+}
+
+// adj_dp_loss_params against central differences over every θ component.
+static double grad_check_params(const dpLoss *loss, const dpModel *m, uint64_t seed,
+                                const char *what) {
+  tu_rng r = {seed};
+  size_t nt = m->ntheta;
+  double *th = theta_random(m, &r), *th_bar = calloc(nt, sizeof *th_bar);
+  double L_bar = tu_uniform(&r, 0.5, 1.5), mag = 0.0, fd;
+  adj_dp_loss_params(loss, m, th, th_bar, L_bar);
+  for (size_t k = 0; k < nt; k++) {
+    FD(eval_params(loss, m, th), th, k, L_bar, fd);
+    TU_ASSERT_GRAD(what, k, th_bar[k], fd, 1e-6, 1e-8);
+    note_err(th_bar[k], fd);
+    mag += fabs(th_bar[k]);
+  }
+  free(th);
+  free(th_bar);
+  return mag;
+}
+
+// A state with x_i = (i, 0, 1) and v = 0, then the caller sets what it needs.
+static double *state_zero(const dpModel *m) {
+  double *s = calloc(dp_model_nstate(m), sizeof *s);
+  for (int i = 0; i < m->np; i++) {
+    s[3 * i] = i;
+    s[3 * i + 2] = 1.0;
+  }
+  return s;
+}
+
+static void set3(double *p, double a, double b, double c) {
+  p[0] = a;
+  p[1] = b;
+  p[2] = c;
+}
+
+// ------------------------------------------------------------------------------------------
+// Exact values.
+
+START_TEST(test_position_value) {
+  dpModel *m = test_model();
+  dpLoss *loss = parse_ok(m, "{\"terms\": [{\"type\": \"position\", \"particle\": \"ball\", "
+                             "\"target\": [0, 0, 1], \"weight\": 2}]}");
+  double *s = state_zero(m), *th = theta_copy(m);
+  set3(s, 1, 2, 3);
+  // 2 · (1 + 4 + 4) = 18 at the end; nothing at other steps.
+  ck_assert_double_eq(eval_step(loss, m, th, T_STEPS, s), 18.0);
+  ck_assert_double_eq(eval_step(loss, m, th, T_STEPS - 1, s), 0.0);
+  double L = 1.25;
+  dp_loss_step(loss, m, th, T_STEPS, s, &L);
+  ck_assert_double_eq(L, 19.25);  // adds to *L
+  ck_assert_double_eq(eval_params(loss, m, th), 0.0);
+  ck_assert_int_eq(dp_loss_nterms(loss), 1);
+  ck_assert_str_eq(dp_loss_term_kind(loss, 0), "position");
+  ck_assert_ptr_null(dp_loss_term_kind(loss, 1));
+  dp_loss_free(loss);
+
+  // Only x and z count: 2 · (1 + 4) = 10.
+  loss = parse_ok(m, "{\"terms\": [{\"type\": \"position\", \"particle\": \"ball\", \"step\": 3, "
+                     "\"target\": [0, 0, 1], \"weight\": 2, \"components\": [2, 0]}]}");
+  ck_assert_double_eq(eval_step(loss, m, th, 3, s), 10.0);
+  dp_loss_free(loss);
+  free(s);
+  free(th);
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_centre_of_mass_value) {
+  dpModel *m = test_model();
+  double *s = state_zero(m), *th = theta_copy(m);
+  // ball (1 kg) at 0, bob (3 kg) at (4, 0, 0): centre of mass (3, 0, 0); target (1, 0, 0) → 4.
+  set3(s, 0, 0, 0);
+  set3(s + 3, 4, 0, 0);
+  dpLoss *loss = parse_ok(m, "{\"terms\": [{\"type\": \"position\", \"particles\": "
+                             "[\"ball\", \"bob\"], \"target\": [1, 0, 0]}]}");
+  ck_assert_double_eq(eval_step(loss, m, th, T_STEPS, s), 4.0);
+  dp_loss_free(loss);
+  // sheet_* : 2 kg at (0,0,0), 2 kg at (1,0,0), 4 kg at (0,1,0) → (0.25, 0.5, 0); target z 1.
+  set3(s + 6, 0, 0, 0);
+  set3(s + 9, 1, 0, 0);
+  set3(s + 12, 0, 1, 0);
+  loss = parse_ok(m, "{\"terms\": [{\"type\": \"position\", \"particles\": \"sheet_*\", "
+                     "\"step\": -1, \"target\": [0.25, 0.5, 1]}]}");
+  ck_assert_double_eq(eval_step(loss, m, th, T_STEPS, s), 1.0);
+  dp_loss_free(loss);
+  // Mean velocity of ball and bob: (1·(1,0,0) + 3·(1,0,2)) / 4 = (1, 0, 1.5); target 0.
+  double *v = s + 3 * m->np;
+  set3(v, 1, 0, 0);
+  set3(v + 3, 1, 0, 2);
+  loss = parse_ok(m, "{\"terms\": [{\"type\": \"velocity\", \"particles\": [\"ball\", \"bob\"], "
+                     "\"step\": 0, \"target\": [0, 0, 0], \"weight\": 4}]}");
+  ck_assert_double_eq(eval_step(loss, m, th, 0, s), 4.0 * (1.0 + 2.25));
+  dp_loss_free(loss);
+  free(s);
+  free(th);
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_velocity_kinetic_value) {
+  dpModel *m = test_model();
+  double *s = state_zero(m), *th = theta_copy(m);
+  double *v = s + 3 * m->np;
+  set3(v, 1, 1, 1);
+  set3(v + 3, 1, 2, 2);
+  dpLoss *loss = parse_ok(m, "{\"terms\": [{\"type\": \"velocity\", \"particle\": \"ball\", "
+                             "\"step\": 4, \"target\": [0, 0, 0], \"weight\": 0.5}]}");
+  ck_assert_double_eq(eval_step(loss, m, th, 4, s), 1.5);
+  dp_loss_free(loss);
+  // ½ · 1 · 3 + ½ · 3 · 9 = 15 J, weight 2 → 30.
+  loss = parse_ok(m, "{\"terms\": [{\"type\": \"kinetic_energy\", \"weight\": 2}]}");
+  ck_assert_double_eq(eval_step(loss, m, th, T_STEPS, s), 30.0);
+  dp_loss_free(loss);
+  loss = parse_ok(m, "{\"terms\": [{\"type\": \"kinetic_energy\", \"particles\": [\"bob\"], "
+                     "\"step\": 2}]}");
+  ck_assert_double_eq(eval_step(loss, m, th, 2, s), 13.5);
+  dp_loss_free(loss);
+  free(s);
+  free(th);
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_params_value) {
+  dpModel *m = test_model();
+  double *th = theta_copy(m);
+  size_t nu = (size_t)m->steps * (size_t)m->nu * 3;
+  for (size_t k = 0; k < nu; k++) {
+    th[m->off.controls + k] = k % 2 == 0 ? 1.0 : -2.0;  // 30 ones and 30 minus twos
+  }
+  dpLoss *loss = parse_ok(m, "{\"terms\": [{\"type\": \"control_effort\", \"weight\": 0.5}]}");
+  ck_assert_double_eq(eval_params(loss, m, th), 0.5 * (30.0 * 1.0 + 30.0 * 4.0));
+  ck_assert_int_eq(dp_loss_needs_step(loss, T_STEPS), 0);
+  dp_loss_free(loss);
+  // springs.*.stiffness = (40, 10) with values (41, 7): 2 · (1 + 9) = 20; mass of ball 1 → 1.5.
+  loss = parse_ok(m, "{\"terms\": [{\"type\": \"prior\", \"path\": \"springs.*.stiffness\", "
+                     "\"value\": [41, 7], \"weight\": 2}, {\"type\": \"prior\", \"path\": "
+                     "\"particles.ball.mass\", \"value\": 1.5, \"weight\": 4}]}");
+  ck_assert_double_eq(eval_params(loss, m, th), 20.0 + 4.0 * 0.25);
+  ck_assert_str_eq(dp_loss_term_kind(loss, 1), "prior");
+  dp_loss_free(loss);
+  loss = parse_ok(m, "{\"terms\": [{\"type\": \"prior\", \"path\": \"springs.*.stiffness\", "
+                     "\"value\": 40}]}");
+  ck_assert_double_eq(eval_params(loss, m, th), 900.0);
+  dp_loss_free(loss);
+  free(th);
+  dp_model_free(m);
+}
+END_TEST
+
+// A model without controls: control_effort is allowed and is zero.
+START_TEST(test_effort_without_controls) {
+  dpError err;
+  dp_error_clear(&err);
+  dpModel *m = dp_model_new();
+  dpParticleDef d = dp_default_particle_def();
+  ck_assert_int_eq(dp_model_add_particle(m, "ball", &d, &err), 0);
+  ck_assert_int_eq(dp_model_finalize(m, &err), DP_OK);
+  dpLoss *loss = parse_ok(m, "{\"terms\": [{\"type\": \"control_effort\"}]}");
+  ck_assert_double_eq(eval_params(loss, m, m->theta0), 0.0);
+  dp_loss_free(loss);
+  dp_model_free(m);
+}
+END_TEST
+
+// ------------------------------------------------------------------------------------------
+// Gradients.
+
+START_TEST(test_grad_state_terms) {
+  static const struct {
+    const char *json;
+    int step;
+  } cases[] = {
+      {"{\"type\": \"position\", \"particle\": \"bob\", \"target\": [0.5, -1, 2], \"weight\": 3}",
+       T_STEPS},
+      {"{\"type\": \"position\", \"particle\": \"ball\", \"step\": 2, \"target\": [1, 1, 1], "
+       "\"components\": [1]}",
+       2},
+      {"{\"type\": \"position\", \"particles\": \"sheet_*\", \"step\": -2, "
+       "\"target\": [0.5, 0.5, 0.6], \"weight\": 1.5}",
+       T_STEPS - 1},
+      {"{\"type\": \"position\", \"particles\": [\"ball\", \"bob\", \"sheet_1_0\"], \"step\": 0, "
+       "\"target\": [0.1, 0.2, 0.3], \"components\": [0, 2]}",
+       0},
+      {"{\"type\": \"velocity\", \"particle\": \"sheet_0_1\", \"step\": 5, \"target\": [0, 0, -1],"
+       " \"weight\": 0.1}",
+       5},
+      {"{\"type\": \"velocity\", \"particles\": \"*\", \"target\": [0.3, 0, -1]}", T_STEPS},
+      {"{\"type\": \"kinetic_energy\", \"step\": 7, \"weight\": 2}", 7},
+      {"{\"type\": \"kinetic_energy\", \"particles\": \"sheet_*\"}", T_STEPS},
+  };
+  dpModel *m = test_model();
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    char json[512];
+    snprintf(json, sizeof json, "{\"terms\": [%s]}", cases[k].json);
+    dpLoss *loss = parse_ok(m, json);
+    ck_assert_int_eq(dp_loss_needs_step(loss, cases[k].step), 1);
+    double mag = grad_check_step(loss, m, cases[k].step, 1000 + k, cases[k].json);
+    ck_assert_msg(mag > 0.0, "zero adjoint for %s", cases[k].json);
+    dp_loss_free(loss);
+  }
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_grad_param_terms) {
+  static const char *const cases[] = {
+      "{\"type\": \"control_effort\", \"weight\": 1e-3}",
+      "{\"type\": \"control_effort\", \"weight\": 2}",
+      "{\"type\": \"prior\", \"path\": \"springs.spring.stiffness\", \"value\": 40, "
+      "\"weight\": 1e-4}",
+      "{\"type\": \"prior\", \"path\": \"particles.*.mass\", \"value\": [1, 2, 3, 4, 5]}",
+      "{\"type\": \"prior\", \"path\": \"particles.bob.position\", \"value\": [0, 1, 2], "
+      "\"weight\": 0.5}",
+  };
+  dpModel *m = test_model();
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    char json[512];
+    snprintf(json, sizeof json, "{\"terms\": [%s]}", cases[k]);
+    dpLoss *loss = parse_ok(m, json);
+    double mag = grad_check_params(loss, m, 2000 + k, cases[k]);
+    ck_assert_msg(mag > 0.0, "zero adjoint for %s", cases[k]);
+    dp_loss_free(loss);
+  }
+  dp_model_free(m);
+}
+END_TEST
+
+// Adjoints accumulate: a second call adds the same amount again.
+START_TEST(test_adjoint_accumulates) {
+  dpModel *m = test_model();
+  dpLoss *loss = parse_ok(
+      m, "{\"terms\": [{\"type\": \"position\", \"particles\": \"sheet_*\", \"target\": [1, 2, 3]},"
+         "{\"type\": \"kinetic_energy\"}, {\"type\": \"control_effort\"},"
+         "{\"type\": \"prior\", \"path\": \"springs.*.stiffness\", \"value\": 1}]}");
+  tu_rng r = {77};
+  size_t ns = dp_model_nstate(m), nt = m->ntheta;
+  double *th = theta_random(m, &r), *s = malloc(ns * sizeof *s);
+  for (size_t i = 0; i < ns; i++) {
+    s[i] = tu_uniform(&r, -1, 1);
+  }
+  double *sb1 = calloc(ns, sizeof *sb1), *tb1 = calloc(nt, sizeof *tb1);
+  double *sb2 = calloc(ns, sizeof *sb2), *tb2 = calloc(nt, sizeof *tb2);
+  adj_dp_loss_step(loss, m, th, T_STEPS, s, tb1, sb1, 0.75);
+  adj_dp_loss_params(loss, m, th, tb1, 0.75);
+  for (int rep = 0; rep < 2; rep++) {
+    adj_dp_loss_step(loss, m, th, T_STEPS, s, tb2, sb2, 0.75);
+    adj_dp_loss_params(loss, m, th, tb2, 0.75);
+  }
+  int nonzero = 0;
+  for (size_t i = 0; i < ns; i++) {
+    ck_assert_msg(fabs(sb2[i] - 2.0 * sb1[i]) <= 1e-14 * fabs(sb1[i]), "s_bar[%zu]", i);
+    nonzero += sb1[i] != 0.0;
+  }
+  for (size_t k = 0; k < nt; k++) {
+    ck_assert_msg(fabs(tb2[k] - 2.0 * tb1[k]) <= 1e-14 * fabs(tb1[k]), "theta_bar[%zu]", k);
+    nonzero += tb1[k] != 0.0;
+  }
+  ck_assert_int_gt(nonzero, 10);
+  // A step that no term reads leaves the accumulators alone.
+  double before = sb2[0];
+  adj_dp_loss_step(loss, m, th, 3, s, tb2, sb2, 1.0);
+  ck_assert_double_eq(sb2[0], before);
+  free(th);
+  free(s);
+  free(sb1);
+  free(tb1);
+  free(sb2);
+  free(tb2);
+  dp_loss_free(loss);
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_needs_step) {
+  dpModel *m = test_model();
+  dpLoss *loss = parse_ok(
+      m, "{\"terms\": [{\"type\": \"position\", \"particle\": \"ball\", \"target\": [0, 0, 0]},"
+         "{\"type\": \"position\", \"particle\": \"ball\", \"step\": -11, \"target\": [0, 0, 0]},"
+         "{\"type\": \"velocity\", \"particle\": \"ball\", \"step\": 4, \"target\": [0, 0, 0]},"
+         "{\"type\": \"kinetic_energy\", \"step\": -4},"
+         "{\"type\": \"prior\", \"path\": \"gravity\", \"value\": 0}]}");
+  for (int t = -1; t <= T_STEPS + 1; t++) {
+    int want = t == 0 || t == 4 || t == 7 || t == T_STEPS;
+    ck_assert_msg(dp_loss_needs_step(loss, t) == want, "step %d", t);
+  }
+  dp_loss_free(loss);
+  loss = parse_ok(m, "{\"terms\": [{\"type\": \"position\", \"particle\": \"ball\", "
+                     "\"step\": \"end\", \"target\": [0, 0, 0]}]}");
+  for (int t = 0; t <= T_STEPS; t++) {
+    ck_assert_int_eq(dp_loss_needs_step(loss, t), t == T_STEPS);
+  }
+  ck_assert_int_eq(dp_loss_needs_step(NULL, 0), 0);
+  dp_loss_free(loss);
+  loss = parse_ok(m, "{\"terms\": [{\"type\": \"position\", \"particle\": \"ball\", "
+                     "\"step\": -1, \"target\": [0, 0, 0]}]}");
+  ck_assert_int_eq(dp_loss_needs_step(loss, T_STEPS), 1);
+  ck_assert_int_eq(dp_loss_needs_step(loss, T_STEPS - 1), 0);
+  dp_loss_free(loss);
+  dp_model_free(m);
+}
+END_TEST
+
+// ------------------------------------------------------------------------------------------
+// Observed trajectories.
+
+// obs.npz in a fresh directory: frames at steps 0, 2, …, 10; observed particles in the order
+// (bob, ball) with obs_{f,bob} = (f, 1, 2), obs_{f,ball} = (10 + f, -1, 0.5).
+static char g_dir[64];
+
+static void write_obs(const char *path, const char *meta, const char *field) {
+  dpError err;
+  dp_error_clear(&err);
+  dpNpzWriter *w = NULL;
+  enum { F = 6 };
+  double time[F], x[F * 2 * 3];
+  for (int f = 0; f < F; f++) {
+    time[f] = 2 * f * T_DT;
+    set3(x + 6 * f, f, 1, 2);
+    set3(x + 6 * f + 3, 10 + f, -1, 0.5);
+  }
+  size_t st[1] = {F}, sx[3] = {F, 2, 3};
+  ck_assert_int_eq(dp_npz_open(path, -1, &w, &err), DP_OK);
+  ck_assert_int_eq(dp_npz_add_f64(w, "time", 1, st, time, &err), DP_OK);
+  ck_assert_int_eq(dp_npz_add_f64(w, field, 3, sx, x, &err), DP_OK);
+  if (meta != NULL) {
+    ck_assert_int_eq(dp_npz_add_text(w, "meta.json", meta, &err), DP_OK);
+  }
+  ck_assert_msg(dp_npz_commit(w, &err) == DP_OK, "commit: %s", err.message);
+}
+
+static void obs_setup(void) {
+  snprintf(g_dir, sizeof g_dir, "/tmp/dp_check_loss_XXXXXX");
+  ck_assert_ptr_nonnull(mkdtemp(g_dir));
+  char path[128];
+  snprintf(path, sizeof path, "%s/obs.npz", g_dir);
+  write_obs(path, "{\"format_version\": 1, \"particles\": [\"bob\", \"ball\"]}", "particles/x");
+}
+
+static void obs_teardown(void) {
+  char path[128];
+  static const char *const files[] = {"obs.npz", "vel.npz", "anon.npz", "loss.json"};
+  for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+    snprintf(path, sizeof path, "%s/%s", g_dir, files[k]);
+    unlink(path);
+  }
+  rmdir(g_dir);
+}
+
+static dpLoss *parse_traj(const dpModel *m, const char *file, const char *extra) {
+  char json[512];
+  snprintf(json, sizeof json,
+           "{\"terms\": [{\"type\": \"trajectory\", \"file\": \"%s/%s\"%s%s}]}", g_dir, file,
+           extra[0] != '\0' ? ", " : "", extra);
+  return parse_ok(m, json);
+}
+
+START_TEST(test_trajectory_value) {
+  dpModel *m = test_model();
+  dpLoss *loss = parse_traj(m, "obs.npz", "\"weight\": 3");
+  ck_assert_str_eq(dp_loss_term_kind(loss, 0), "trajectory");
+  for (int t = 0; t <= T_STEPS; t++) {
+    ck_assert_int_eq(dp_loss_needs_step(loss, t), t % 2 == 0);
+  }
+  // At step 4 (frame 2) put ball exactly on its observation and bob off by (1, 2, 0):
+  // only observed particles count, so l = 3 · (1/6) · 5 = 2.5.
+  double *s = state_zero(m), *th = theta_copy(m);
+  set3(s, 12, -1, 0.5);
+  set3(s + 3, 2 + 1, 1 + 2, 2);
+  ck_assert_double_eq_tol(eval_step(loss, m, th, 4, s), 2.5, 1e-15);
+  ck_assert_double_eq(eval_step(loss, m, th, 3, s), 0.0);
+  // Names mapped, not order: swapping the two states gives a different, larger value.
+  set3(s + 3, 12, -1, 0.5);
+  set3(s, 2, 1, 2);
+  ck_assert_double_gt(eval_step(loss, m, th, 4, s), 100.0);
+  dp_loss_free(loss);
+
+  // Restricted to ball, z only, every 4th step: frames at 0, 4, 8 → F = 3.
+  loss = parse_traj(m, "obs.npz", "\"particles\": [\"ball\"], \"components\": [2], "
+                                  "\"steps\": {\"every\": 4}");
+  for (int t = 0; t <= T_STEPS; t++) {
+    ck_assert_int_eq(dp_loss_needs_step(loss, t), t % 4 == 0);
+  }
+  set3(s, 0, 0, 2.5);  // z off by 2 → (1/3) · 4
+  ck_assert_double_eq_tol(eval_step(loss, m, th, 8, s), 4.0 / 3.0, 1e-15);
+  dp_loss_free(loss);
+
+  // Explicit steps (negative counts from the end) and a pattern.
+  loss = parse_traj(m, "obs.npz", "\"steps\": [2, -1], \"particles\": \"b*\"");
+  for (int t = 0; t <= T_STEPS; t++) {
+    ck_assert_int_eq(dp_loss_needs_step(loss, t), t == 2 || t == T_STEPS);
+  }
+  set3(s, 10 + 5, -1, 0.5);
+  set3(s + 3, 5, 1, 2 + 3);  // bob z off by 3 at the last frame: (1/2) · 9
+  ck_assert_double_eq_tol(eval_step(loss, m, th, T_STEPS, s), 4.5, 1e-15);
+  dp_loss_free(loss);
+  free(s);
+  free(th);
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_trajectory_grad) {
+  dpModel *m = test_model();
+  char path[128];
+  snprintf(path, sizeof path, "%s/vel.npz", g_dir);
+  write_obs(path, "{\"particles\": [\"sheet_1_0\", \"bob\"]}", "particles/v");
+  dpLoss *loss = parse_traj(m, "obs.npz", "\"weight\": 0.7");
+  for (int t = 0; t <= T_STEPS; t += 2) {
+    ck_assert(grad_check_step(loss, m, t, 3000 + t, "trajectory x") > 0.0);
+  }
+  dp_loss_free(loss);
+  loss = parse_traj(m, "vel.npz", "\"field\": \"particles/v\", \"steps\": [4, 8]");
+  ck_assert(grad_check_step(loss, m, 8, 3100, "trajectory v") > 0.0);
+  dp_loss_free(loss);
+  dp_model_free(m);
+}
+END_TEST
+
+// Without names in meta.json the file must hold every particle, in index order.
+START_TEST(test_trajectory_by_index) {
+  dpModel *m = test_model();
+  char path[128];
+  snprintf(path, sizeof path, "%s/anon.npz", g_dir);
+  write_obs(path, NULL, "particles/x");
+  char json[512];
+  snprintf(json, sizeof json, "{\"terms\": [{\"type\": \"trajectory\", \"file\": \"%s\"}]}",
+           path);
+  parse_bad(m, json, "has 2 particles but the scene has 5", 1, 43);
+  dp_model_free(m);
+}
+END_TEST
+
+// dp_loss_load reads observed files relative to the loss file's directory.
+START_TEST(test_load_relative) {
+  dpModel *m = test_model();
+  char path[128];
+  snprintf(path, sizeof path, "%s/loss.json", g_dir);
+  FILE *f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs("{\n  \"description\": \"fit\",\n  \"terms\": [\n    {\"type\": \"trajectory\", "
+        "\"file\": \"obs.npz\", \"steps\": \"all\"}\n  ]\n}\n",
+        f);
+  fclose(f);
+  dpError err;
+  dp_error_clear(&err);
+  dpLoss *loss = NULL;
+  ck_assert_msg(dp_loss_load(path, m, &loss, &err) == DP_OK, "%s", err.message);
+  ck_assert_int_eq(dp_loss_needs_step(loss, 10), 1);
+  dp_loss_free(loss);
+  // Observed frames that are not steps of the scene.
+  m->dt = 0.003;  // frames at 0.02 s are not multiples of 3 ms
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_loss_load(path, m, &loss, &err), DP_ERR_INVALID);
+  ck_assert_msg(strstr(err.message, "frame 1 of 'obs.npz' at time 0.02 is not a step") != NULL,
+                "%s", err.message);
+  ck_assert_int_eq(err.line, 4);
+  ck_assert_int_eq(err.column, 36);
+  m->dt = T_DT;
+  // The loss file itself missing is an I/O error.
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_loss_load("/nonexistent/loss.json", m, &loss, &err), DP_ERR_IO);
+  ck_assert_ptr_nonnull(strstr(err.message, "cannot read '/nonexistent/loss.json'"));
+  dp_model_free(m);
+}
+END_TEST
+
+// ------------------------------------------------------------------------------------------
+// Errors.
+
+START_TEST(test_errors_inline) {
+  dpModel *m = test_model();
+  parse_bad(m, "{\"terms\": [\n  {\"type\": \"position\", \"particle\": \"bal\", "
+               "\"target\": [0, 0, 0]}\n]}",
+            "term 1: unknown particle 'bal' (did you mean 'ball'?)", 2, 36);
+  parse_bad(m, "{\"terms\": [{\"type\": \"kinetic_energy\"},\n {\"type\": \"positon\"}]}",
+            "term 2: unknown term type 'positon' (did you mean 'position'?)", 2, 11);
+  parse_bad(m, "{\"terms\": [{\"type\": \"control_effort\",\n  \"weight\": -1}]}",
+            "'weight' must be ≥ 0 (got -1)", 2, 13);
+  parse_bad(m, "{\"terms\": [{\"type\": \"control_effort\", \"wieght\": 1}]}",
+            "unknown key 'wieght' (did you mean 'weight'?)", 1, 39);
+  parse_bad(m, "{\"terms\": [{\"type\": \"control_effort\", \"target\": [0, 0, 0]}]}",
+            "key 'target' does not apply to a 'control_effort' term", 0, 0);
+  parse_bad(m, "{\"terms\": [{\"type\": \"kinetic_energy\", \"weight\": 1, \"weight\": 2}]}",
+            "term 1: duplicate key 'weight'", 1, 52);
+  parse_bad(m, "{\"terms\": [{\"type\": \"position\", \"particle\": \"ball\", "
+               "\"particles\": [\"bob\"], \"target\": [0, 0, 0]}]}",
+            "either 'particle' or 'particles'", 0, 0);
+  parse_bad(m, "{\"terms\": [{\"type\": \"position\", \"particles\": [\"ball\", \"ball\"], "
+               "\"target\": [0, 0, 0]}]}",
+            "particle 'ball' is listed twice", 1, 55);
+  parse_bad(m, "{\"terms\": [{\"type\": \"position\", \"particles\": \"nope_*\", "
+               "\"target\": [0, 0, 0]}]}",
+            "pattern 'nope_*' matches no particle", 0, 0);
+  parse_bad(m, "{\"terms\": [{\"type\": \"position\", \"particle\": \"ball\", \"step\": 1.5, "
+               "\"target\": [0, 0, 0]}]}",
+            "'step' must be an integer or \"end\" (got 1.5)", 0, 0);
+  parse_bad(m, "{\"terms\": [{\"type\": \"position\", \"particle\": \"ball\", \"step\": -12, "
+               "\"target\": [0, 0, 0]}]}",
+            "step -12 is out of range", 0, 0);
+  parse_bad(m, "{\"terms\": [{\"type\": \"position\", \"particle\": \"ball\"}]}",
+            "term 1: missing 'target'", 1, 12);
+  parse_bad(m, "{\"terms\": [{\"type\": \"position\", \"particle\": \"ball\", "
+               "\"target\": [0, \"1\", 0]}]}",
+            "'target' must contain numbers only (item 2 is a string)", 1, 67);
+  parse_bad(m, "{\"terms\": [{\"type\": \"position\", \"particle\": \"ball\", "
+               "\"target\": [0, 0, 0], \"components\": [0, 3]}]}",
+            "'components' must be in 0..2 (got 3)", 0, 0);
+  parse_bad(m, "{\"terms\": [{\"type\": \"prior\", \"path\": \"springs.*.stiffness\", "
+               "\"value\": [1, 2, 3]}]}",
+            "'value' must have 2 numbers", 0, 0);
+  parse_bad(m, "{\"terms\": [{\"type\": \"prior\", \"path\": \"springs.sprng.stiffness\", "
+               "\"value\": 1}]}",
+            "unknown parameter 'springs.sprng.stiffness' (did you mean "
+            "'springs.spring.stiffness'?)",
+            1, 38);
+  parse_bad(m, "[1, 2]", "a loss must be a json object (got array)", 1, 1);
+  parse_bad(m, "{\"terms\": {}}", "'terms' must be a list (got object)", 1, 11);
+  parse_bad(m, "{\"description\": \"x\"}", "missing 'terms'", 1, 1);
+  parse_bad(m, "{\"terms\": [3]}", "term 1: a term must be an object (got number)", 1, 12);
+  parse_bad(m, "{\"terms\": [{\"type\": \"control_effort\"}],\n  \"terms\": []}",
+            "duplicate key 'terms'", 2, 3);
+  parse_bad(m, "{\"terms\": [{\"type\": \"position\"", "json syntax error", 1, 31);
+  parse_bad(m, "", "json syntax error: unexpected end of input", 1, 1);
+  parse_bad(m, "{\"terms\": []} x", "json syntax error near 'x'", 1, 15);
+  // The error names the key too.
+  dpError err;
+  dp_error_clear(&err);
+  dpLoss *loss = NULL;
+  dp_loss_parse("{\"terms\": [{\"type\": \"control_effort\", \"weight\": \"1\"}]}", "w.json", m,
+                &loss, &err);
+  ck_assert_str_eq(err.key, "weight");
+  ck_assert_str_eq(err.message, "term 1: 'weight' must be a number (got string)");
+  ck_assert_int_eq(err.column, 49);
+  dp_model_free(m);
+}
+END_TEST
+
+// Reads a whole small file into buf (NUL-terminated); 0 when it cannot.
+static int read_small(const char *path, char *buf, size_t n) {
+  FILE *f = fopen(path, "r");
+  if (f == NULL) {
+    return 0;
+  }
+  size_t got = fread(buf, 1, n - 1, f);
+  buf[got] = '\0';
+  fclose(f);
+  return 1;
+}
+
+// Every tests/bad/losses/*.json fails with the message and position of its .expect, bound to
+// the scene its .expect names (default scenes/bounce.yaml).
+START_TEST(test_bad_corpus) {
+  glob_t g;
+  ck_assert_int_eq(glob("tests/bad/losses/*.json", 0, NULL, &g), 0);
+  ck_assert_uint_ge(g.gl_pathc, 8);
+  for (size_t k = 0; k < g.gl_pathc; k++) {
+    const char *path = g.gl_pathv[k];
+    char expect_path[512], text[2048], expect[256] = "", scene[256] = "scenes/bounce.yaml";
+    int line = 0, col = 0;
+    snprintf(expect_path, sizeof expect_path, "%.*s.expect", (int)(strlen(path) - 5), path);
+    ck_assert_msg(read_small(expect_path, text, sizeof text), "missing %s", expect_path);
+    for (char *ln = strtok(text, "\n"); ln != NULL; ln = strtok(NULL, "\n")) {
+      if (strncmp(ln, "expect: ", 8) == 0) {
+        snprintf(expect, sizeof expect, "%s", ln + 8);
+      } else if (strncmp(ln, "where: ", 7) == 0) {
+        ck_assert_int_eq(sscanf(ln + 7, "%d:%d", &line, &col), 2);
+      } else if (strncmp(ln, "scene: ", 7) == 0) {
+        snprintf(scene, sizeof scene, "%s", ln + 7);
+      }
+    }
+    ck_assert_msg(expect[0] != '\0', "%s: no 'expect:' line", expect_path);
+    dpError err;
+    dp_error_clear(&err);
+    dpModel *m = NULL;
+    ck_assert_msg(dp_scene_load(scene, NULL, 0, &m, &err) == DP_OK, "%s: %s", scene,
+                  err.message);
+    dpLoss *loss = NULL;
+    dp_error_clear(&err);
+    dpStatus st = dp_loss_load(path, m, &loss, &err);
+    ck_assert_msg(st == DP_ERR_INVALID, "%s: status %d (%s)", path, (int)st, err.message);
+    ck_assert_ptr_null(loss);
+    ck_assert_msg(strstr(err.message, expect) != NULL, "%s: message '%s' lacks '%s'", path,
+                  err.message, expect);
+    ck_assert_str_eq(err.file, path);
+    if (line > 0) {
+      ck_assert_msg(err.line == line && err.column == col, "%s: '%s' at %d:%d, expected %d:%d",
+                    path, err.message, err.line, err.column, line, col);
+    }
+    dp_model_free(m);
+  }
+  globfree(&g);
+}
+END_TEST
+
+// The loss beside every example scene binds to it and has a finite value at x[0].
+START_TEST(test_scene_losses) {
+  static const char *const names[] = {"projectile", "oscillator", "bounce", "spring_cage",
+                                      "cloth"};
+  for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+    char scene[128], lpath[128];
+    snprintf(scene, sizeof scene, "scenes/%s.yaml", names[k]);
+    snprintf(lpath, sizeof lpath, "scenes/%s.json", names[k]);
+    dpError err;
+    dp_error_clear(&err);
+    dpModel *m = NULL;
+    ck_assert_msg(dp_scene_load(scene, NULL, 0, &m, &err) == DP_OK, "%s: %s", scene,
+                  err.message);
+    dpLoss *loss = NULL;
+    ck_assert_msg(dp_loss_load(lpath, m, &loss, &err) == DP_OK, "%s:%d:%d: %s", lpath, err.line,
+                  err.column, err.message);
+    ck_assert_int_ge(dp_loss_nterms(loss), 1);
+    ck_assert_int_eq(dp_loss_needs_step(loss, m->steps), 1);
+    double *s = calloc(dp_model_nstate(m), sizeof *s), L = 0.0;
+    dp_initial_state(m, m->theta0, s);
+    dp_loss_step(loss, m, m->theta0, m->steps, s, &L);
+    dp_loss_params(loss, m, m->theta0, &L);
+    ck_assert_msg(isfinite(L) && L > 0.0, "%s: L = %g at x[0]", lpath, L);
+    free(s);
+    dp_loss_free(loss);
+    dp_model_free(m);
+  }
+}
+END_TEST
+
+// ------------------------------------------------------------------------------------------
+// Allocation failures: the Nth allocation fails, for every N until parsing succeeds.
+
+static long g_alloc_left;  // allocations before the failing one; < 0: never fail
+static long g_alloc_live;  // allocations not yet freed
+
+static void *failing_alloc(void *ud, void *ptr, size_t oldsize, size_t newsize) {
+  (void)ud;
+  (void)oldsize;
+  if (newsize == 0) {
+    if (ptr != NULL) {
+      g_alloc_live--;
+    }
+    free(ptr);
+    return NULL;
+  }
+  if (g_alloc_left == 0) {
+    return NULL;
+  }
+  if (g_alloc_left > 0) {
+    g_alloc_left--;
+  }
+  void *p = realloc(ptr, newsize);
+  if (p != NULL && ptr == NULL) {
+    g_alloc_live++;
+  }
+  return p;
+}
+
+START_TEST(test_alloc_failure) {
+  dpModel *m = test_model();
+  char json[1024];
+  snprintf(json, sizeof json,
+           "{\"description\": \"all kinds\", \"terms\": ["
+           "{\"type\": \"position\", \"particles\": \"sheet_*\", \"target\": [0, 0, 1]},"
+           "{\"type\": \"velocity\", \"particle\": \"ball\", \"step\": 3, \"target\": [0, 0, 0]},"
+           "{\"type\": \"trajectory\", \"file\": \"%s/obs.npz\", \"steps\": {\"every\": 2}},"
+           "{\"type\": \"control_effort\", \"weight\": 1e-3},"
+           "{\"type\": \"kinetic_energy\", \"particles\": [\"ball\", \"bob\"]},"
+           "{\"type\": \"prior\", \"path\": \"springs.*.stiffness\", \"value\": [1, 2]}]}",
+           g_dir);
+  int failures = 0, ok = 0;
+  for (long n = 0; n < 2000 && !ok; n++) {
+    dpError err;
+    dp_error_clear(&err);
+    dpLoss *loss = NULL;
+    g_alloc_left = n;
+    g_alloc_live = 0;
+    dp_set_allocator(failing_alloc, NULL);
+    dpStatus st = dp_loss_parse(json, "alloc.json", m, &loss, &err);
+    if (st == DP_OK) {
+      dp_loss_free(loss);
+      ok = 1;
+    }
+    dp_set_allocator(NULL, NULL);
+    ck_assert_msg(g_alloc_live == 0, "allocation %ld failing: %ld blocks leaked", n,
+                  g_alloc_live);
+    if (!ok) {
+      ck_assert_msg(st == DP_ERR_NOMEM, "allocation %ld failing: status %d (%s)", n, (int)st,
+                    err.message);
+      ck_assert_ptr_null(loss);
+      failures++;
+    }
+  }
+  ck_assert_int_eq(ok, 1);
+  ck_assert_int_gt(failures, 10);
+  dp_model_free(m);
+}
+END_TEST
+
+static void report_max_err(void) {
+  if (getenv("DP_TEST_VERBOSE") != NULL) {
+    fprintf(stderr, "check_loss: largest gradient-check relative error %.3e\n", g_max_err);
+  }
+}
+
+Suite *make_loss_suite(void) {
+  Suite *s = suite_create("loss");
+  TCase *tc = tcase_create("values");
+  tcase_add_test(tc, test_position_value);
+  tcase_add_test(tc, test_centre_of_mass_value);
+  tcase_add_test(tc, test_velocity_kinetic_value);
+  tcase_add_test(tc, test_params_value);
+  tcase_add_test(tc, test_effort_without_controls);
+  tcase_add_test(tc, test_needs_step);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("gradients");
+  tcase_add_test(tc, test_grad_state_terms);
+  tcase_add_test(tc, test_grad_param_terms);
+  tcase_add_test(tc, test_adjoint_accumulates);
+  tcase_add_checked_fixture(tc, NULL, report_max_err);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("trajectory");
+  tcase_add_checked_fixture(tc, obs_setup, obs_teardown);
+  tcase_add_test(tc, test_trajectory_value);
+  tcase_add_test(tc, test_trajectory_grad);
+  tcase_add_test(tc, test_trajectory_by_index);
+  tcase_add_test(tc, test_load_relative);
+  tcase_add_test(tc, test_alloc_failure);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("errors");
+  tcase_add_test(tc, test_errors_inline);
+  tcase_add_test(tc, test_bad_corpus);
+  tcase_add_test(tc, test_scene_losses);
+  suite_add_tcase(s, tc);
+  return s;
+}
