@@ -45,7 +45,7 @@ CU_SRC := $(wildcard lib/cuda/*.cu)
 CU_OBJ := $(patsubst %.cu,$(BUILD)/obj/%.cu.o,$(CU_SRC))
 CFLAGS_ALL += -DDP_HAVE_CUDA=1
 LIBS += -L$(CUDA_HOME)/lib64 -lcudart -lstdc++
-NVCCFLAGS ?= -O2 -std=c++17 -Ilib/include -Ilib -DDP_HAVE_CUDA=1 \
+NVCCFLAGS ?= -O2 -std=c++17 -MMD -MP -Ilib/include -Ilib -DDP_HAVE_CUDA=1 \
              -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 \
              -Xcompiler -Wall
 else

@@ -76,16 +76,15 @@ static void euler_substep(const dpModel *m, const double *theta, dpData *d, int 
 }
 
 static void adj_euler_substep(const dpModel *m, const double *theta, dpData *d, int t, double h,
-                              const double *s, double *theta_bar, double *s_bar,
-                              const double *so_bar) {
+                              const double *s, const double *so, double *theta_bar,
+                              double *s_bar, const double *so_bar) {
   size_t n3 = 3 * (size_t)m->np;
   int semi = m->integrator == DP_SEMI_IMPLICIT_EULER;
-  dp_forces(m, theta, t, s, s + n3, d->f);
   memset(d->fbar, 0, n3 * sizeof *d->fbar);
   for (int i = 0; i < m->np; i++) {
-    adj_euler_update(semi, h, theta[m->off.mass + i], m->pinned[i], d->f + 3 * i,
-                     theta_bar + m->off.mass + i, s_bar + 3 * i, s_bar + n3 + 3 * i,
-                     d->fbar + 3 * i, so_bar + 3 * i, so_bar + n3 + 3 * i);
+    adj_euler_update(semi, h, theta[m->off.mass + i], m->pinned[i], s + n3 + 3 * i,
+                     so + n3 + 3 * i, theta_bar + m->off.mass + i, s_bar + 3 * i,
+                     s_bar + n3 + 3 * i, d->fbar + 3 * i, so_bar + 3 * i, so_bar + n3 + 3 * i);
   }
   adj_dp_forces(m, theta, t, s, s + n3, theta_bar, s_bar, s_bar + n3, d->fbar);
 }
@@ -214,12 +213,12 @@ static void substep(const dpModel *m, const double *theta, dpData *d, int t, dou
 }
 
 static void adj_substep(const dpModel *m, const double *theta, dpData *d, int t, double h,
-                        const double *s, double *theta_bar, double *s_bar,
+                        const double *s, const double *so, double *theta_bar, double *s_bar,
                         const double *so_bar) {
   if (m->integrator == DP_RK4) {
     adj_rk4_substep(m, theta, d, t, h, s, theta_bar, s_bar, so_bar);
   } else {
-    adj_euler_substep(m, theta, d, t, h, s, theta_bar, s_bar, so_bar);
+    adj_euler_substep(m, theta, d, t, h, s, so, theta_bar, s_bar, so_bar);
   }
 }
 
@@ -236,31 +235,39 @@ void dp_step(const dpModel *m, const double *theta, dpData *d, int t, const doub
 }
 
 void adj_dp_step(const dpModel *m, const double *theta, dpData *d, int t, const double *s_in,
-                 double *theta_bar, double *s_in_bar, const double *s_out_bar) {
+                 const double *s_out, double *theta_bar, double *s_in_bar,
+                 const double *s_out_bar) {
   double h = m->dt / m->substeps;
   size_t ns = d->nstate;
   int nsub = m->substeps;
-  if (nsub == 1) {
-    adj_substep(m, theta, d, t, h, s_in, theta_bar, s_in_bar, s_out_bar);
-    return;
-  }
-  // Recompute the intermediate substep states sub[1 .. nsub-1].
+  // Recompute the intermediate substep states sub[1 .. nsub-1], and the output into sub[nsub]
+  // when the caller does not have it.
   const double *cur = s_in;
   for (int k = 0; k < nsub - 1; k++) {
     double *next = d->sub + (size_t)(k + 1) * ns;
     substep(m, theta, d, t, h, cur, next);
     cur = next;
   }
+  if (s_out == NULL) {
+    double *out = d->sub + (size_t)nsub * ns;
+    substep(m, theta, d, t, h, cur, out);
+    s_out = out;
+  }
+  if (nsub == 1) {
+    adj_substep(m, theta, d, t, h, s_in, s_out, theta_bar, s_in_bar, s_out_bar);
+    return;
+  }
   double *a = d->subbar, *b = d->subbar + ns;
   memcpy(a, s_out_bar, ns * sizeof *a);
   for (int k = nsub - 1; k >= 1; k--) {
     memset(b, 0, ns * sizeof *b);
-    adj_substep(m, theta, d, t, h, d->sub + (size_t)k * ns, theta_bar, b, a);
+    const double *so = k == nsub - 1 ? s_out : d->sub + (size_t)(k + 1) * ns;
+    adj_substep(m, theta, d, t, h, d->sub + (size_t)k * ns, so, theta_bar, b, a);
     double *tmp = a;
     a = b;
     b = tmp;
   }
-  adj_substep(m, theta, d, t, h, s_in, theta_bar, s_in_bar, a);
+  adj_substep(m, theta, d, t, h, s_in, nsub > 1 ? d->sub + ns : s_out, theta_bar, s_in_bar, a);
 }
 
 void dp_step_batch(const dpModel *m, const double *theta, size_t theta_stride, dpData *d, int t,

@@ -20,8 +20,9 @@ typedef struct dpBackendOps {
   dpStatus (*initial_state)(void *ctx, double *s0, dpError *err);
   dpStatus (*step)(void *ctx, int t, const double *s_in, double *s_out, dpError *err);
   // s_in_bar += ..., θ̄ (held by the backend, zeroed by set_theta) += ...
-  dpStatus (*adj_step)(void *ctx, int t, const double *s_in, double *s_in_bar,
-                       const double *s_out_bar, dpError *err);
+  // s_out: the step's output (from the forward or the segment recomputation).
+  dpStatus (*adj_step)(void *ctx, int t, const double *s_in, const double *s_out,
+                       double *s_in_bar, const double *s_out_bar, dpError *err);
   dpStatus (*adj_initial_state)(void *ctx, const double *s0_bar, dpError *err);
   // theta_bar (host) += the backend's θ̄.
   dpStatus (*theta_bar)(void *ctx, double *theta_bar, dpError *err);

@@ -80,11 +80,11 @@ static dpStatus cpu_step(void *ctx, int t, const double *s_in, double *s_out, dp
   return DP_OK;
 }
 
-static dpStatus cpu_adj_step(void *ctx, int t, const double *s_in, double *s_in_bar,
-                             const double *s_out_bar, dpError *err) {
+static dpStatus cpu_adj_step(void *ctx, int t, const double *s_in, const double *s_out,
+                             double *s_in_bar, const double *s_out_bar, dpError *err) {
   dpCpu *c = ctx;
   (void)err;
-  adj_dp_step(c->m, c->theta, c->d, t, s_in, c->theta_bar, s_in_bar, s_out_bar);
+  adj_dp_step(c->m, c->theta, c->d, t, s_in, s_out, c->theta_bar, s_in_bar, s_out_bar);
   return DP_OK;
 }
 
@@ -333,10 +333,13 @@ dpStatus dp_rollout_backward(dpRollout *r, const double *theta, const dpLoss *lo
         return st;
       }
     }
+    // x[t1]: the next checkpoint, or the final state kept by the forward sweep.
+    const double *end = t1 % r->k == 0 ? r->cp + (size_t)(t1 / r->k) * ns : r->cur;
     for (int t = t1 - 1; t >= t0; t--) {
       const double *s = r->seg + (size_t)(t - t0) * ns;
+      const double *so = t == t1 - 1 ? end : s + ns;
       if ((st = ops->zero(r->ctx, r->lam2, ns, err)) != DP_OK ||
-          (st = ops->adj_step(r->ctx, t, s, r->lam2, r->lam, err)) != DP_OK ||
+          (st = ops->adj_step(r->ctx, t, s, so, r->lam2, r->lam, err)) != DP_OK ||
           (st = loss_adjoint(r, t, s, loss, theta, theta_bar, r->lam2, err)) != DP_OK) {
         return st;
       }

@@ -1160,6 +1160,10 @@ static dpStatus apply_theta(dpLoad *L, const dpSet *s) {
   if (sug != NULL) {
     return set_fail(L->err, s->set, "unknown path '%s' (did you mean '%s'?)", s->path, sug);
   }
+  if (nc > 1 && may_insert(comp, 0, comp[0], NULL) && dp_yaml_get(L->root, comp[0], NULL) == NULL) {
+    return set_fail(L->err, s->set, "unknown path '%s' (the scene has no '%s')", s->path,
+                    comp[0]);
+  }
   return set_fail(L->err, s->set, "unknown path '%s'", s->path);
 }
 

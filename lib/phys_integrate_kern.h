@@ -27,10 +27,12 @@ DP_HD static inline void euler_update(double *DP_RESTRICT xo, double *DP_RESTRIC
 }
 
 // Adjoint of euler_update: accumulates x_bar, v_bar, f_bar (3) and m_bar from xo_bar, vo_bar.
+// The mass enters only through v' = v + h f/m, so ∂v'/∂m = −(v' − v)/m: the step's output
+// velocity vo replaces the force, and the adjoint needs no force evaluation.
 DP_HD static inline void adj_euler_update(int semi, double h, double m, int pinned,
-                                          const double *f, double *m_bar, double *x_bar,
-                                          double *v_bar, double *f_bar, const double *xo_bar,
-                                          const double *vo_bar) {
+                                          const double *v, const double *vo, double *m_bar,
+                                          double *x_bar, double *v_bar, double *f_bar,
+                                          const double *xo_bar, const double *vo_bar) {
   if (pinned) {
     for (int c = 0; c < 3; c++) {
       x_bar[c] += xo_bar[c];
@@ -44,9 +46,9 @@ DP_HD static inline void adj_euler_update(int semi, double h, double m, int pinn
     x_bar[c] += xo_bar[c];
     v_bar[c] += semi ? vb : vb + h * xo_bar[c];
     f_bar[c] += h * vb / m;
-    mb -= h * vb * f[c];
+    mb -= vb * (vo[c] - v[c]);
   }
-  *m_bar += mb / (m * m);
+  *m_bar += mb / m;
 }
 
 #endif

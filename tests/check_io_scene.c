@@ -590,6 +590,8 @@ START_TEST(test_set_errors) {
   ck_assert_str_eq(err.file, "--set particles.ball.mas=2");
   const char *bad_top[] = {"gravty=[0,0,1]"};
   parse_bad(k_two, bad_top, 1, "unknown path 'gravty' (did you mean 'gravity'?)");
+  const char *no_ground[] = {"ground.friction=0.5"};
+  parse_bad(k_two, no_ground, 1, "unknown path 'ground.friction' (the scene has no 'ground')");
   const char *bad_name[] = {"particles.bal.mass=2"};
   parse_bad(k_two, bad_name, 1, "(did you mean 'particles.ball.mass'?)");
 

@@ -318,7 +318,9 @@ static void eu_fn(const double *p, double *y, const void *aux) {
 
 static void eu_adj(const double *p, double *pb, const double *yb, const void *aux) {
   const euler_aux *a = aux;
-  adj_euler_update(a->semi, 0.01, p[0], a->pinned, p + 7, pb, pb + 1, pb + 4, pb + 7, yb,
+  double xo[3], vo[3];
+  euler_update(xo, vo, a->semi, 0.01, p[0], a->pinned, p + 1, p + 4, p + 7);
+  adj_euler_update(a->semi, 0.01, p[0], a->pinned, p + 4, vo, pb, pb + 1, pb + 4, pb + 7, yb,
                    yb + 3);
 }
 

@@ -105,7 +105,7 @@ static void check_step_gradient(dpIntegrator integ, int substeps, const char *wh
     ybar[k] = tu_uniform(&r, -1, 1);
   }
   const int t = 1;
-  adj_dp_step(m, th, d, t, s, thbar, sbar, ybar);
+  adj_dp_step(m, th, d, t, s, NULL, thbar, sbar, ybar);
   double l0 = fabs(step_dot(m, th, d, t, s, so, ybar));
   for (size_t k = 0; k < ns; k++) {
     if (k >= 3 * (size_t)m->np && m->pinned[(k - 3 * m->np) / 3]) {
@@ -212,9 +212,9 @@ START_TEST(test_step_adjoint_accumulates) {
   for (size_t k = 0; k < ns; k++) {
     yb[k] = 0.1 * (double)(k % 7) - 0.3;
   }
-  adj_dp_step(m, m->theta0, d, 0, s, tb1, sb1, yb);
-  adj_dp_step(m, m->theta0, d, 0, s, tb2, sb2, yb);
-  adj_dp_step(m, m->theta0, d, 0, s, tb2, sb2, yb);
+  adj_dp_step(m, m->theta0, d, 0, s, NULL, tb1, sb1, yb);
+  adj_dp_step(m, m->theta0, d, 0, s, NULL, tb2, sb2, yb);
+  adj_dp_step(m, m->theta0, d, 0, s, NULL, tb2, sb2, yb);
   for (size_t k = 0; k < ns; k++) {
     ck_assert_double_eq_tol(sb2[k], 2 * sb1[k], 1e-12 * (1 + fabs(sb1[k])));
   }

@@ -345,16 +345,14 @@ static dpStatus cuda_euler_substep(dpCuda *c, int t, double h, const double *s, 
   return DP_OK;
 }
 
+// As core_step.c: the mass adjoint comes from the output velocity, no force evaluation.
 static dpStatus cuda_adj_euler_substep(dpCuda *c, int t, double h, const double *s,
-                                       double *s_bar, const double *so_bar, dpError *err) {
+                                       const double *so, double *s_bar, const double *so_bar,
+                                       dpError *err) {
   const int semi = c->m->integrator == DP_SEMI_IMPLICIT_EULER;
-  dpStatus st = cuda_forces(c, t, s, s + c->n3, c->f, err);
-  if (st != DP_OK) {
-    return st;
-  }
   if (c->dm.np > 0) {
     k_adj_euler_update<<<cuda_blocks((size_t)c->dm.np), DP_CUDA_BLOCK, 0, c->stream>>>(
-        c->dm, semi, h, c->f, s_bar, c->fbar, so_bar);
+        c->dm, semi, h, s, so, s_bar, c->fbar, so_bar);
     DP_CUDA_LAUNCHED();
   }
   return cuda_adj_forces(c, t, s, s + c->n3, s_bar, s_bar + c->n3, c->fbar, err);
@@ -452,10 +450,10 @@ static dpStatus cuda_substep(dpCuda *c, int t, double h, const double *s, double
                                     : cuda_euler_substep(c, t, h, s, so, err);
 }
 
-static dpStatus cuda_adj_substep(dpCuda *c, int t, double h, const double *s, double *s_bar,
-                                 const double *so_bar, dpError *err) {
+static dpStatus cuda_adj_substep(dpCuda *c, int t, double h, const double *s, const double *so,
+                                 double *s_bar, const double *so_bar, dpError *err) {
   return c->m->integrator == DP_RK4 ? cuda_adj_rk4_substep(c, t, h, s, s_bar, so_bar, err)
-                                    : cuda_adj_euler_substep(c, t, h, s, s_bar, so_bar, err);
+                                    : cuda_adj_euler_substep(c, t, h, s, so, s_bar, so_bar, err);
 }
 
 // ---- the step (dp_step, adj_dp_step) ------------------------------------------------------------
@@ -476,8 +474,8 @@ static dpStatus cuda_step(void *ctx, int t, const double *s_in, double *s_out, d
   return DP_OK;
 }
 
-static dpStatus cuda_adj_step(void *ctx, int t, const double *s_in, double *s_in_bar,
-                              const double *s_out_bar, dpError *err) {
+static dpStatus cuda_adj_step(void *ctx, int t, const double *s_in, const double *s_out,
+                              double *s_in_bar, const double *s_out_bar, dpError *err) {
   dpCuda *c = (dpCuda *)ctx;
   const dpModel *m = c->m;
   const double h = m->dt / m->substeps;
@@ -485,9 +483,9 @@ static dpStatus cuda_adj_step(void *ctx, int t, const double *s_in, double *s_in
   const int nsub = m->substeps;
   dpStatus st;
   if (nsub == 1) {
-    return cuda_adj_substep(c, t, h, s_in, s_in_bar, s_out_bar, err);
+    return cuda_adj_substep(c, t, h, s_in, s_out, s_in_bar, s_out_bar, err);
   }
-  // Recompute the intermediate substep states sub[1 .. nsub-1].
+  // Recompute the intermediate substep states sub[1 .. nsub-1] (as adj_dp_step).
   const double *cur = s_in;
   for (int k = 0; k < nsub - 1; k++) {
     double *next = c->sub + (size_t)(k + 1) * ns;
@@ -501,14 +499,15 @@ static dpStatus cuda_adj_step(void *ctx, int t, const double *s_in, double *s_in
                               c->stream));
   for (int k = nsub - 1; k >= 1; k--) {
     DP_CUDA_TRY(cudaMemsetAsync(b, 0, ns * sizeof(double), c->stream));
-    if ((st = cuda_adj_substep(c, t, h, c->sub + (size_t)k * ns, b, a, err)) != DP_OK) {
+    const double *so = k == nsub - 1 ? s_out : c->sub + (size_t)(k + 1) * ns;
+    if ((st = cuda_adj_substep(c, t, h, c->sub + (size_t)k * ns, so, b, a, err)) != DP_OK) {
       return st;
     }
     double *tmp = a;
     a = b;
     b = tmp;
   }
-  return cuda_adj_substep(c, t, h, s_in, s_in_bar, a, err);
+  return cuda_adj_substep(c, t, h, s_in, c->sub + ns, s_in_bar, a, err);
 }
 
 static const dpBackendOps cuda_ops = {

@@ -308,17 +308,18 @@ __global__ void k_euler_update(dpDevModel dm, int semi, double h, const double *
 }
 
 // s_bar += ..., θ̄[mass] += ..., f_bar = (written, from zero) the force adjoint.
-__global__ void k_adj_euler_update(dpDevModel dm, int semi, double h, const double *f,
-                                   double *s_bar, double *f_bar, const double *so_bar) {
+__global__ void k_adj_euler_update(dpDevModel dm, int semi, double h, const double *s,
+                                   const double *so, double *s_bar, double *f_bar,
+                                   const double *so_bar) {
   int i = dp_tid();
   if (i >= dm.np) {
     return;
   }
   const size_t n3 = 3 * (size_t)dm.np, i3 = 3 * (size_t)i;
   double fb[3] = {0.0, 0.0, 0.0};
-  adj_euler_update(semi, h, dm.theta[dm.off.mass + i], dm.pinned[i], f + i3,
-                   dm.theta_bar + dm.off.mass + i, s_bar + i3, s_bar + n3 + i3, fb, so_bar + i3,
-                   so_bar + n3 + i3);
+  adj_euler_update(semi, h, dm.theta[dm.off.mass + i], dm.pinned[i], s + n3 + i3,
+                   so + n3 + i3, dm.theta_bar + dm.off.mass + i, s_bar + i3, s_bar + n3 + i3, fb,
+                   so_bar + i3, so_bar + n3 + i3);
   f_bar[i3] = fb[0];
   f_bar[i3 + 1] = fb[1];
   f_bar[i3 + 2] = fb[2];

@@ -305,9 +305,12 @@ void adj_dp_forces(const dpModel *m, const double *theta, int t, const double *x
 void dp_step(const dpModel *m, const double *theta, dpData *d, int t, const double *s_in,
              double *s_out);
 // Adjoint of dp_step: s_in_bar += (∂f/∂s)ᵀ s_out_bar; theta_bar += (∂f/∂θ)ᵀ s_out_bar.
-// Recomputes the substep states from s_in (cheap) rather than storing them.
+// s_out is the step's output (the rollout has it: it saves the Euler integrators a force
+// evaluation) or NULL to recompute it. Recomputes the substep states from s_in rather than
+// storing them.
 void adj_dp_step(const dpModel *m, const double *theta, dpData *d, int t, const double *s_in,
-                 double *theta_bar, double *s_in_bar, const double *s_out_bar);
+                 const double *s_out, double *theta_bar, double *s_in_bar,
+                 const double *s_out_bar);
 // B environments: theta is B × ntheta (or ntheta when theta_stride is 0); s_in, s_out are
 // B × nstate.
 void dp_step_batch(const dpModel *m, const double *theta, size_t theta_stride, dpData *d, int t,
