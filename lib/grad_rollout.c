@@ -189,9 +189,10 @@ dpStatus dp_rollout_new(const dpModel *m, dpDevice device, int checkpoint_every,
   r->hbar = dp_calloc(ns, sizeof *r->hbar);
   if (r->cp == NULL || r->seg == NULL || r->cur == NULL || r->nxt == NULL || r->lam == NULL ||
       r->lam2 == NULL || r->hbar == NULL) {
+    int ncp = r->ncp;
     dp_rollout_free(r);
     return dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0,
-                        "out of memory for %d checkpoints of %zu doubles", r->ncp, r->ns);
+                        "out of memory for %d checkpoints of %zu doubles", ncp, ns);
   }
   *out = r;
   return DP_OK;
