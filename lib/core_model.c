@@ -8,6 +8,66 @@
 
 #include "dp/dp.h"
 
+// Open-addressing hash set of indices into a names array (-1: empty slot).
+typedef struct {
+  int *slot;
+  size_t cap;  // power of two, 0 when unallocated
+} dpNameSet;
+
+static uint64_t name_hash(const char *s) {
+  uint64_t h = 1469598103934665603ULL;
+  for (; *s; s++) {
+    h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+  }
+  return h;
+}
+
+// Index of name in names (via the set), or -1.
+static int nameset_find(const dpNameSet *set, dpName *names, const char *name) {
+  if (set->cap == 0) {
+    return -1;
+  }
+  for (size_t i = name_hash(name) & (set->cap - 1);; i = (i + 1) & (set->cap - 1)) {
+    int k = set->slot[i];
+    if (k < 0) {
+      return -1;
+    }
+    if (strcmp(names[k], name) == 0) {
+      return k;
+    }
+  }
+}
+
+// Insert index k (names[k] already written); the set stays at most half full.
+static int nameset_insert(dpNameSet *set, dpName *names, int k) {
+  if (2 * ((size_t)k + 1) > set->cap) {
+    size_t ncap = set->cap == 0 ? 64 : 2 * set->cap;
+    int *ns = dp_malloc(ncap * sizeof *ns);
+    if (ns == NULL) {
+      return 0;
+    }
+    for (size_t i = 0; i < ncap; i++) {
+      ns[i] = -1;
+    }
+    dp_free(set->slot);
+    set->slot = ns;
+    set->cap = ncap;
+    for (int j = 0; j < k; j++) {
+      size_t i = name_hash(names[j]) & (ncap - 1);
+      while (ns[i] >= 0) {
+        i = (i + 1) & (ncap - 1);
+      }
+      ns[i] = j;
+    }
+  }
+  size_t i = name_hash(names[k]) & (set->cap - 1);
+  while (set->slot[i] >= 0) {
+    i = (i + 1) & (set->cap - 1);
+  }
+  set->slot[i] = k;
+  return 1;
+}
+
 typedef struct {
   dpParticleDef *p;
   int pcap;
@@ -18,6 +78,7 @@ typedef struct {
   double gravity[3];
   double *controls;  // steps × nu × 3 or NULL
   int controls_set;
+  dpNameSet names[3];  // particles, springs, colliders: duplicate checks in O(1)
 } dpBuild;
 
 dpParticleDef dp_default_particle_def(void) {
@@ -115,10 +176,14 @@ static int find_name(dpName *names, int n, const char *name) {
 }
 
 int dp_model_find_particle(const dpModel *m, const char *name) {
+  const dpBuild *b = m->build_;
+  if (b != NULL) {
+    return nameset_find(&b->names[0], m->pname, name);
+  }
   return find_name(m->pname, m->np, name);
 }
 
-static int add_check(dpModel *m, const char *kind, const char *name, dpName *names, int n,
+static int add_check(dpModel *m, const char *kind, const char *name, dpName *names, int which,
                      dpError *err) {
   if (m->build_ == NULL) {
     dp_error_set(err, DP_ERR_INVALID, NULL, 0, 0, "model is already finalized");
@@ -130,7 +195,7 @@ static int add_check(dpModel *m, const char *kind, const char *name, dpName *nam
                  name ? name : "");
     return 0;
   }
-  if (find_name(names, n, name) >= 0) {
+  if (nameset_find(&((dpBuild *)m->build_)->names[which], names, name) >= 0) {
     dp_error_set(err, DP_ERR_INVALID, NULL, 0, 0, "duplicate %s name '%s'", kind, name);
     return 0;
   }
@@ -138,7 +203,7 @@ static int add_check(dpModel *m, const char *kind, const char *name, dpName *nam
 }
 
 int dp_model_add_particle(dpModel *m, const char *name, const dpParticleDef *def, dpError *err) {
-  if (!add_check(m, "particle", name, m->pname, m->np, err)) {
+  if (!add_check(m, "particle", name, m->pname, 0, err)) {
     return -1;
   }
   dpBuild *b = m->build_;
@@ -148,11 +213,15 @@ int dp_model_add_particle(dpModel *m, const char *name, const dpParticleDef *def
   }
   b->p[m->np] = *def;
   snprintf(m->pname[m->np], DP_NAME_MAX, "%s", name);
+  if (!nameset_insert(&b->names[0], m->pname, m->np)) {
+    dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory adding particle '%s'", name);
+    return -1;
+  }
   return m->np++;
 }
 
 int dp_model_add_spring(dpModel *m, const char *name, const dpSpringDef *def, dpError *err) {
-  if (!add_check(m, "spring", name, m->sname, m->ns, err)) {
+  if (!add_check(m, "spring", name, m->sname, 1, err)) {
     return -1;
   }
   dpBuild *b = m->build_;
@@ -162,12 +231,16 @@ int dp_model_add_spring(dpModel *m, const char *name, const dpSpringDef *def, dp
   }
   b->s[m->ns] = *def;
   snprintf(m->sname[m->ns], DP_NAME_MAX, "%s", name);
+  if (!nameset_insert(&b->names[1], m->sname, m->ns)) {
+    dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory adding spring '%s'", name);
+    return -1;
+  }
   return m->ns++;
 }
 
 int dp_model_add_collider(dpModel *m, const char *name, const dpColliderDef *def,
                           dpError *err) {
-  if (!add_check(m, "collider", name, m->cname, m->nc, err)) {
+  if (!add_check(m, "collider", name, m->cname, 2, err)) {
     return -1;
   }
   dpBuild *b = m->build_;
@@ -177,6 +250,10 @@ int dp_model_add_collider(dpModel *m, const char *name, const dpColliderDef *def
   }
   b->c[m->nc] = *def;
   snprintf(m->cname[m->nc], DP_NAME_MAX, "%s", name);
+  if (!nameset_insert(&b->names[2], m->cname, m->nc)) {
+    dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory adding collider '%s'", name);
+    return -1;
+  }
   return m->nc++;
 }
 
@@ -494,6 +571,9 @@ dpStatus dp_model_finalize(dpModel *m, dpError *err) {
   dp_free(b->s);
   dp_free(b->c);
   dp_free(b->controls);
+  for (int i = 0; i < 3; i++) {
+    dp_free(b->names[i].slot);
+  }
   dp_free(b);
   m->build_ = NULL;
   return DP_OK;
@@ -509,6 +589,9 @@ void dp_model_free(dpModel *m) {
     dp_free(b->s);
     dp_free(b->c);
     dp_free(b->controls);
+    for (int i = 0; i < 3; i++) {
+      dp_free(b->names[i].slot);
+    }
     dp_free(b);
   }
   dp_free(m->pname);
