@@ -38,7 +38,7 @@ LIBS := $(PKG_LIBS) -lm
 LIB_SRC := $(wildcard lib/*.c)
 CMD_COMMON := cmd/common.c
 TOOLS := $(patsubst cmd/%.c,%,$(filter cmd/dp-%.c,$(wildcard cmd/*.c)))
-TEST_SRC := $(wildcard tests/check_*.c)
+TEST_SRC := $(wildcard tests/check_*.c) tests/testutil.c
 
 ifeq ($(CUDA),1)
 CU_SRC := $(wildcard lib/cuda/*.cu)

@@ -88,6 +88,30 @@ int cli_list_push(cli_list *l, const char *s) {
   return 1;
 }
 
+int cli_add_set(cli_list *sets, const char *arg) {
+  if (strchr(arg, '=') == NULL) {
+    cli_usage_error("option '--set': expected PATH=VALUE, got '%s'", arg);
+    return 0;
+  }
+  if (!cli_list_push(sets, arg)) {
+    cli_usage_error("out of memory");
+    return 0;
+  }
+  return 1;
+}
+
+int cli_parse_device(const char *arg, dpDevice *device) {
+  if (strcmp(arg, "cpu") == 0) {
+    *device = DP_DEVICE_CPU;
+  } else if (strcmp(arg, "cuda") == 0) {
+    *device = DP_DEVICE_CUDA;
+  } else {
+    cli_usage_error("option '--device': unknown device '%s' (use cpu or cuda)", arg);
+    return 0;
+  }
+  return 1;
+}
+
 void cli_list_free(cli_list *l) {
   free(l->v);
   l->v = NULL;

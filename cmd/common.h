@@ -31,6 +31,9 @@ typedef struct {
 } cli_list;
 int cli_list_push(cli_list *l, const char *s);
 void cli_list_free(cli_list *l);
+// --set PATH=VALUE: append to sets; --device cpu|cuda. On a bad value print and return 0.
+int cli_add_set(cli_list *sets, const char *arg);
+int cli_parse_device(const char *arg, dpDevice *device);
 // Seconds since an arbitrary origin (monotonic).
 double cli_now(void);
 // Peak resident set size of this process, bytes (0 if unknown).

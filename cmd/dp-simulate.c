@@ -88,19 +88,14 @@ int main(int argc, char **argv) {
         }
         break;
       case 's':
-        if (strchr(optarg, '=') == NULL) {
-          rc = cli_usage_error("option '--set': expected PATH=VALUE, got '%s'", optarg);
+        if (!cli_add_set(&sets, optarg)) {
+          rc = EXIT_USAGE;
           goto done;
         }
-        cli_list_push(&sets, optarg);
         break;
       case 'd':
-        if (strcmp(optarg, "cpu") == 0) {
-          device = DP_DEVICE_CPU;
-        } else if (strcmp(optarg, "cuda") == 0) {
-          device = DP_DEVICE_CUDA;
-        } else {
-          rc = cli_usage_error("option '--device': unknown device '%s' (use cpu or cuda)", optarg);
+        if (!cli_parse_device(optarg, &device)) {
+          rc = EXIT_USAGE;
           goto done;
         }
         break;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core_text.h"
 #include "dp/dp.h"
 
 // Open-addressing hash set of indices into a names array (-1: empty slot).
@@ -688,36 +689,11 @@ const dpParam *dp_param_at(const dpModel *m, size_t i, size_t *component) {
   return NULL;
 }
 
-// Levenshtein distance, bounded to short strings.
-static int edit_distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  if (la > 159 || lb > 159) {
-    return 1000;
-  }
-  int row[160];
-  for (size_t j = 0; j <= lb; j++) {
-    row[j] = (int)j;
-  }
-  for (size_t i = 1; i <= la; i++) {
-    int prev = row[0];
-    row[0] = (int)i;
-    for (size_t j = 1; j <= lb; j++) {
-      int cur = row[j];
-      int sub = prev + (a[i - 1] != b[j - 1]);
-      int del = row[j] + 1;
-      int ins = row[j - 1] + 1;
-      row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-      prev = cur;
-    }
-  }
-  return row[lb];
-}
-
 const char *dp_param_suggest(const dpModel *m, const char *path) {
   const char *best = NULL;
   int bestd = 1 << 30;
   for (size_t i = 0; i < m->nparam; i++) {
-    int d = edit_distance(path, m->param[i].path);
+    int d = dp_edit_distance(path, m->param[i].path);
     if (d < bestd) {
       bestd = d;
       best = m->param[i].path;

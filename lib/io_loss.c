@@ -12,6 +12,7 @@
 
 #include <cJSON.h>
 
+#include "core_text.h"
 #include "loss.h"
 
 // ------------------------------------------------------------------------------------------
@@ -162,37 +163,9 @@ static void offset_linecol(const char *s, size_t off, int *line, int *col) {
 }
 
 // ------------------------------------------------------------------------------------------
-// Suggestions: optimal string alignment distance (Levenshtein plus adjacent transpositions).
+// Suggestions: the nearest key by dp_edit_distance (core_text.c).
 
 #define SUGGEST_LEN 64
-
-static int edit_distance(const char *a, const char *b) {
-  static const int cap = SUGGEST_LEN - 1;
-  int na = (int)strlen(a), nb = (int)strlen(b);
-  na = na < cap ? na : cap;
-  nb = nb < cap ? nb : cap;
-  int d[SUGGEST_LEN][SUGGEST_LEN];
-  for (int i = 0; i <= na; i++) {
-    d[i][0] = i;
-  }
-  for (int j = 0; j <= nb; j++) {
-    d[0][j] = j;
-  }
-  for (int i = 1; i <= na; i++) {
-    for (int j = 1; j <= nb; j++) {
-      int cost = a[i - 1] != b[j - 1];
-      int v = d[i - 1][j] + 1;
-      v = d[i][j - 1] + 1 < v ? d[i][j - 1] + 1 : v;
-      v = d[i - 1][j - 1] + cost < v ? d[i - 1][j - 1] + cost : v;
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-          d[i - 2][j - 2] + 1 < v) {
-        v = d[i - 2][j - 2] + 1;
-      }
-      d[i][j] = v;
-    }
-  }
-  return d[na][nb];
-}
 
 // Running best candidate for "did you mean": close enough to be a plausible typo.
 typedef struct Suggest {
@@ -202,7 +175,7 @@ typedef struct Suggest {
 } Suggest;
 
 static void suggest_add(Suggest *sg, const char *cand) {
-  int d = edit_distance(sg->word, cand);
+  int d = dp_edit_distance(sg->word, cand);
   int len = (int)strlen(sg->word);
   int limit = len / 3 > 2 ? len / 3 : 2;
   if (d <= limit && d < len && (sg->best == NULL || d < sg->dist)) {

@@ -3,6 +3,8 @@
 // --set overrides applied to the tree before a loader walks it.
 #include "io_yaml.h"
 
+#include "core_text.h"
+
 #include <fnmatch.h>
 #include <math.h>
 #include <stdarg.h>
@@ -464,40 +466,12 @@ void dp_yaml_describe(const dpYNode *n, char *buf, size_t size) {
 
 // ---- suggestions --------------------------------------------------------------------------------
 
-int dp_yaml_distance(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  if (la > 127 || lb > 127) {
-    return 1 << 20;
-  }
-  int row[128];
-  for (size_t j = 0; j <= lb; j++) {
-    row[j] = (int)j;
-  }
-  for (size_t i = 1; i <= la; i++) {
-    int prev = row[0];
-    row[0] = (int)i;
-    for (size_t j = 1; j <= lb; j++) {
-      int cur = row[j];
-      int best = prev + (a[i - 1] != b[j - 1]);
-      if (row[j] + 1 < best) {
-        best = row[j] + 1;
-      }
-      if (row[j - 1] + 1 < best) {
-        best = row[j - 1] + 1;
-      }
-      row[j] = best;
-      prev = cur;
-    }
-  }
-  return row[lb];
-}
-
 const char *dp_yaml_suggest(const char *word, const char *const *cand, size_t ncand) {
   const char *best = NULL;
   int bestd = 1 << 20;
   int lw = (int)strlen(word);
   for (size_t i = 0; i < ncand; i++) {
-    int d = dp_yaml_distance(word, cand[i]);
+    int d = dp_edit_distance(word, cand[i]);
     int lc = (int)strlen(cand[i]);
     if (d <= 3 && d < lw && d < lc && d < bestd) {
       best = cand[i];

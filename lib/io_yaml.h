@@ -58,7 +58,6 @@ void dp_yaml_describe(const dpYNode *n, char *buf, size_t size);
 // The nearest candidate to word (Levenshtein distance <= 3 and smaller than both lengths, or a
 // prefix either way), or NULL.
 const char *dp_yaml_suggest(const char *word, const char *const *cand, size_t ncand);
-int dp_yaml_distance(const char *a, const char *b);
 
 // Fill the error at node `at` (its position, or "--set ..." for override values). key is the
 // offending key (joined to scope->path for dpError.key), may be NULL. The message gets the

@@ -30,25 +30,6 @@ START_TEST(test_status_strings) {
 }
 END_TEST
 
-// Fails the allocation numbered `fail_at` (1-based), counts them all.
-typedef struct {
-  long count;
-  long fail_at;
-} fail_alloc;
-
-static void *failing_alloc(void *ud, void *ptr, size_t oldsize, size_t newsize) {
-  fail_alloc *f = ud;
-  (void)oldsize;
-  if (newsize == 0) {
-    free(ptr);
-    return NULL;
-  }
-  if (++f->count == f->fail_at) {
-    return NULL;
-  }
-  return realloc(ptr, newsize);
-}
-
 // Load the bounce scene and loss and take one gradient; returns the status.
 static dpStatus scene_gradient(void) {
   dpError err = {0};
@@ -75,8 +56,8 @@ static dpStatus scene_gradient(void) {
 START_TEST(test_every_allocation_failure) {
   // Count the allocations of a full load + gradient, then fail each in turn: every failure
   // returns an error with a message (ASan in make check-asan proves nothing leaks).
-  fail_alloc f = {0, -1};
-  dp_set_allocator(failing_alloc, &f);
+  tu_fail_alloc f = {0, -1, 0};
+  dp_set_allocator(tu_failing_alloc, &f);
   ck_assert_int_eq(scene_gradient(), DP_OK);
   long total = f.count;
   ck_assert_int_gt(total, 5);

@@ -31,78 +31,6 @@ static int cuda_skip(void) {
   return 0;
 }
 
-// The model of check_step.c: 5 particles (one pinned) with drag and constant forces, springs
-// a–b, b–pin (rest = initial length), c–anchor and a–c, ground, box and sphere each in contact
-// range of some particle, controls on a and d (seeded random values).
-static dpModel *cuda_model(dpIntegrator integ, int substeps, int steps) {
-  dpError err = {0};
-  dpModel *m = dp_model_new();
-  m->integrator = integ;
-  m->substeps = substeps;
-  m->steps = steps;
-  m->dt = 0.01;
-  const double pos[5][3] = {
-      {0.1, 0.2, 0.03}, {0.6, 0.1, 0.5}, {0.0, 0.0, 1.0}, {1.72, 0.1, 0.6}, {0.0, 2.0, 0.95}};
-  const double vel[5][3] = {
-      {0.5, -0.2, -0.3}, {0.1, 0.4, 0.2}, {0, 0, 0}, {0.6, 0.1, -0.2}, {0.2, 0.1, -0.4}};
-  const char *names[5] = {"a", "b", "pin", "c", "d"};
-  for (int i = 0; i < 5; i++) {
-    dpParticleDef p = dp_default_particle_def();
-    p.mass = 0.5 + 0.3 * i;
-    memcpy(p.position, pos[i], sizeof p.position);
-    memcpy(p.velocity, vel[i], sizeof p.velocity);
-    p.linear_drag = 0.1 * i;
-    p.quadratic_drag = 0.05 * (4 - i);
-    p.force[0] = 0.1 * i;
-    p.pinned = i == 2;
-    ck_assert_int_ge(dp_model_add_particle(m, names[i], &p, &err), 0);
-  }
-  const int pairs[4][2] = {{0, 1}, {1, 2}, {3, -1}, {0, 3}};
-  const char *snames[4] = {"s0", "s1", "s2", "s3"};
-  for (int i = 0; i < 4; i++) {
-    dpSpringDef s = dp_default_spring_def();
-    s.a = pairs[i][0];
-    s.b = pairs[i][1];
-    s.anchor[0] = 2.0;
-    s.anchor[2] = 1.0;
-    s.stiffness = 20 + 5 * i;
-    s.damping = 0.3 * i;
-    s.rest_length = i == 1 ? -1 : 0.4 + 0.1 * i;
-    ck_assert_int_ge(dp_model_add_spring(m, snames[i], &s, &err), 0);
-  }
-  dpColliderDef g = dp_default_collider_def(DP_COLLIDER_GROUND);
-  g.stiffness = 500;
-  g.smoothing = 0.05;
-  g.friction_smoothing = 0.1;
-  ck_assert_int_ge(dp_model_add_collider(m, "ground", &g, &err), 0);
-  dpColliderDef b = dp_default_collider_def(DP_COLLIDER_BOX);
-  b.center[0] = 2.0;
-  b.center[2] = 0.6;
-  b.half_extents[0] = 0.25;
-  b.half_extents[1] = 0.5;
-  b.half_extents[2] = 0.5;
-  b.stiffness = 400;
-  b.smoothing = 0.05;
-  b.friction_smoothing = 0.1;
-  ck_assert_int_ge(dp_model_add_collider(m, "wall", &b, &err), 0);
-  dpColliderDef sp = dp_default_collider_def(DP_COLLIDER_SPHERE);
-  sp.center[1] = 2.0;
-  sp.center[2] = 0.5;
-  sp.radius = 0.4;
-  sp.stiffness = 300;
-  sp.smoothing = 0.05;
-  sp.friction_smoothing = 0.1;
-  ck_assert_int_ge(dp_model_add_collider(m, "rock", &sp, &err), 0);
-  int up[2] = {0, 4};
-  ck_assert_int_eq(dp_model_set_controls(m, 2, up, NULL, &err), DP_OK);
-  ck_assert_msg(dp_model_finalize(m, &err) == DP_OK, "%s", err.message);
-  tu_rng r = {5};
-  double *u = m->theta0 + m->off.controls;
-  for (size_t k = 0; k < (size_t)m->steps * m->nu * 3; k++) {
-    u[k] = tu_uniform(&r, -1, 1);
-  }
-  return m;
-}
 
 // A loss with terms at the end and in the middle of the rollout (so the backward sweep adds
 // loss adjoints from the host inside a recomputed segment) and a parameter-only term.
@@ -147,7 +75,7 @@ static void cuda_run(const dpModel *m, dpDevice device, const dpLoss *loss, doub
 
 static void cuda_check_parity(dpIntegrator integ, int substeps, const char *what) {
   const int T = 24;  // checkpoints every ⌈√24⌉ = 5 steps: segments are recomputed
-  dpModel *m = cuda_model(integ, substeps, T);
+  dpModel *m = tu_mixed_model(integ, substeps, T);
   dpError err = {0};
   dpLoss *loss = NULL;
   ck_assert_msg(dp_loss_parse(cuda_loss_json, "cuda-loss.json", m, &loss, &err) == DP_OK, "%s",
@@ -228,7 +156,7 @@ START_TEST(test_cuda_divergence) {
   if (cuda_skip()) {
     return;
   }
-  dpModel *m = cuda_model(DP_SEMI_IMPLICIT_EULER, 1, 10);
+  dpModel *m = tu_mixed_model(DP_SEMI_IMPLICIT_EULER, 1, 10);
   m->theta0[m->off.v0 + 3 * 1 + 2] = 1e300;  // particle b, v_z
   dpError ec = {0}, eg = {0};
   dpRollout *rc = NULL, *rg = NULL;
@@ -253,7 +181,7 @@ START_TEST(test_cuda_unavailable_is_reported) {
   char why[256] = "";
   dpStatus avail = dp_cuda_available(why, sizeof why);
   ck_assert_msg(why[0] != '\0', "dp_cuda_available gave no reason");
-  dpModel *m = cuda_model(DP_SEMI_IMPLICIT_EULER, 1, 4);
+  dpModel *m = tu_mixed_model(DP_SEMI_IMPLICIT_EULER, 1, 4);
   dpError err = {0};
   dpRollout *r = NULL;
   dpStatus st = dp_rollout_new(m, DP_DEVICE_CUDA, 0, &r, &err);

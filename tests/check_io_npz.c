@@ -723,24 +723,6 @@ END_TEST
 // Allocation failures
 // ---------------------------------------------------------------------------------------------
 
-typedef struct failAlloc {
-  long count;
-  long fail_at;
-} failAlloc;
-
-static void *failing_alloc(void *ud, void *ptr, size_t oldsize, size_t newsize) {
-  failAlloc *f = ud;
-  (void)oldsize;
-  if (newsize == 0) {
-    free(ptr);
-    return NULL;
-  }
-  if (++f->count == f->fail_at) {
-    return NULL;
-  }
-  return realloc(ptr, newsize);
-}
-
 // Write and read back a small archive of every kind of member; returns the first failure.
 static dpStatus write_and_read(const char *path, dpError *err) {
   dpStatus st = DP_OK;
@@ -791,10 +773,10 @@ START_TEST(test_alloc_failures) {
   tmpdir_file(&d, "alloc.npz", path, sizeof path);
   int succeeded = 0;
   for (long n = 1; n <= 500 && !succeeded; n++) {
-    failAlloc f = {0, n};
+    tu_fail_alloc f = {0, n, 0};
     dpError err;
     dp_error_clear(&err);
-    dp_set_allocator(failing_alloc, &f);
+    dp_set_allocator(tu_failing_alloc, &f);
     dpStatus st = write_and_read(path, &err);
     dp_set_allocator(NULL, NULL);
     if (f.count < n) {

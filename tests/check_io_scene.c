@@ -625,24 +625,6 @@ END_TEST
 
 // ---- allocation failures ------------------------------------------------------------------------
 
-typedef struct {
-  long count;
-  long fail_at;  // the allocation number that fails; < 0: none
-} dpFailAlloc;
-
-static void *failing_alloc(void *ud, void *ptr, size_t oldsize, size_t newsize) {
-  dpFailAlloc *f = ud;
-  (void)oldsize;
-  if (newsize == 0) {
-    free(ptr);
-    return NULL;
-  }
-  if (f->count++ == f->fail_at) {
-    return NULL;
-  }
-  return realloc(ptr, newsize);
-}
-
 START_TEST(test_alloc_failures) {
   const char *text = "dt: 1\nsteps: 3\nparticles:\n  a: {mass: 1, position: [0, 0, 0]}\n"
                      "springs:\n  s: {a: a, anchor: [0, 0, 1], stiffness: 1}\n"
@@ -650,8 +632,8 @@ START_TEST(test_alloc_failures) {
                      "ground: {}\ncontrols: {values: [0, 0, 1]}\n"
                      "parameters:\n  - {path: particles.a.mass}\n";
   const char *sets[] = {"particles.a.velocity=[1, 0, 0]", "springs.*.damping=0.5"};
-  dpFailAlloc f = {0, -1};
-  dp_set_allocator(failing_alloc, &f);
+  tu_fail_alloc f = {0, -1, 0};
+  dp_set_allocator(tu_failing_alloc, &f);
   dpModel *m = NULL;
   dpError err;
   dp_error_clear(&err);
@@ -661,7 +643,7 @@ START_TEST(test_alloc_failures) {
   ck_assert_int_gt(total, 10);
   for (long k = 0; k < total; k++) {
     f.count = 0;
-    f.fail_at = k;
+    f.fail_at = k + 1;
     dp_error_clear(&err);
     m = NULL;
     dpStatus st = dp_scene_parse(text, strlen(text), "t.yaml", sets, 2, &m, &err);

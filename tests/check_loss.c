@@ -788,32 +788,6 @@ END_TEST
 // ------------------------------------------------------------------------------------------
 // Allocation failures: the Nth allocation fails, for every N until parsing succeeds.
 
-static long g_alloc_left;  // allocations before the failing one; < 0: never fail
-static long g_alloc_live;  // allocations not yet freed
-
-static void *failing_alloc(void *ud, void *ptr, size_t oldsize, size_t newsize) {
-  (void)ud;
-  (void)oldsize;
-  if (newsize == 0) {
-    if (ptr != NULL) {
-      g_alloc_live--;
-    }
-    free(ptr);
-    return NULL;
-  }
-  if (g_alloc_left == 0) {
-    return NULL;
-  }
-  if (g_alloc_left > 0) {
-    g_alloc_left--;
-  }
-  void *p = realloc(ptr, newsize);
-  if (p != NULL && ptr == NULL) {
-    g_alloc_live++;
-  }
-  return p;
-}
-
 START_TEST(test_alloc_failure) {
   dpModel *m = test_model();
   char json[1024];
@@ -831,17 +805,15 @@ START_TEST(test_alloc_failure) {
     dpError err;
     dp_error_clear(&err);
     dpLoss *loss = NULL;
-    g_alloc_left = n;
-    g_alloc_live = 0;
-    dp_set_allocator(failing_alloc, NULL);
+    tu_fail_alloc f = {0, n + 1, 0};  // n allocations succeed, the next fails
+    dp_set_allocator(tu_failing_alloc, &f);
     dpStatus st = dp_loss_parse(json, "alloc.json", m, &loss, &err);
     if (st == DP_OK) {
       dp_loss_free(loss);
       ok = 1;
     }
     dp_set_allocator(NULL, NULL);
-    ck_assert_msg(g_alloc_live == 0, "allocation %ld failing: %ld blocks leaked", n,
-                  g_alloc_live);
+    ck_assert_msg(f.live == 0, "allocation %ld failing: %ld blocks leaked", n, f.live);
     if (!ok) {
       ck_assert_msg(st == DP_ERR_NOMEM, "allocation %ld failing: status %d (%s)", n, (int)st,
                     err.message);

@@ -9,77 +9,6 @@
 #include "dp/dp.h"
 #include "testutil.h"
 
-// A small model that exercises every force: returns a finalized model.
-static dpModel *mixed_model(dpIntegrator integ, int substeps, int steps) {
-  dpError err = {0};
-  dpModel *m = dp_model_new();
-  m->integrator = integ;
-  m->substeps = substeps;
-  m->steps = steps;
-  m->dt = 0.01;
-  const double pos[5][3] = {
-      {0.1, 0.2, 0.03}, {0.6, 0.1, 0.5}, {0.0, 0.0, 1.0}, {1.72, 0.1, 0.6}, {0.0, 2.0, 0.95}};
-  const double vel[5][3] = {
-      {0.5, -0.2, -0.3}, {0.1, 0.4, 0.2}, {0, 0, 0}, {0.6, 0.1, -0.2}, {0.2, 0.1, -0.4}};
-  const char *names[5] = {"a", "b", "pin", "c", "d"};
-  for (int i = 0; i < 5; i++) {
-    dpParticleDef p = dp_default_particle_def();
-    p.mass = 0.5 + 0.3 * i;
-    memcpy(p.position, pos[i], sizeof p.position);
-    memcpy(p.velocity, vel[i], sizeof p.velocity);
-    p.linear_drag = 0.1 * i;
-    p.quadratic_drag = 0.05 * (4 - i);
-    p.force[0] = 0.1 * i;
-    p.pinned = i == 2;
-    ck_assert_int_ge(dp_model_add_particle(m, names[i], &p, &err), 0);
-  }
-  const int pairs[4][2] = {{0, 1}, {1, 2}, {3, -1}, {0, 3}};
-  const char *snames[4] = {"s0", "s1", "s2", "s3"};
-  for (int i = 0; i < 4; i++) {
-    dpSpringDef s = dp_default_spring_def();
-    s.a = pairs[i][0];
-    s.b = pairs[i][1];
-    s.anchor[0] = 2.0;
-    s.anchor[2] = 1.0;
-    s.stiffness = 20 + 5 * i;
-    s.damping = 0.3 * i;
-    s.rest_length = i == 1 ? -1 : 0.4 + 0.1 * i;
-    ck_assert_int_ge(dp_model_add_spring(m, snames[i], &s, &err), 0);
-  }
-  dpColliderDef g = dp_default_collider_def(DP_COLLIDER_GROUND);
-  g.stiffness = 500;
-  g.smoothing = 0.05;
-  g.friction_smoothing = 0.1;
-  ck_assert_int_ge(dp_model_add_collider(m, "ground", &g, &err), 0);
-  dpColliderDef b = dp_default_collider_def(DP_COLLIDER_BOX);
-  b.center[0] = 2.0;
-  b.center[2] = 0.6;
-  b.half_extents[0] = 0.25;
-  b.half_extents[1] = 0.5;
-  b.half_extents[2] = 0.5;
-  b.stiffness = 400;
-  b.smoothing = 0.05;
-  b.friction_smoothing = 0.1;
-  ck_assert_int_ge(dp_model_add_collider(m, "wall", &b, &err), 0);
-  dpColliderDef sp = dp_default_collider_def(DP_COLLIDER_SPHERE);
-  sp.center[1] = 2.0;
-  sp.center[2] = 0.5;
-  sp.radius = 0.4;
-  sp.stiffness = 300;
-  sp.smoothing = 0.05;
-  sp.friction_smoothing = 0.1;
-  ck_assert_int_ge(dp_model_add_collider(m, "rock", &sp, &err), 0);
-  int up[2] = {0, 4};
-  ck_assert_int_eq(dp_model_set_controls(m, 2, up, NULL, &err), DP_OK);
-  ck_assert_msg(dp_model_finalize(m, &err) == DP_OK, "%s", err.message);
-  tu_rng r = {5};
-  double *u = m->theta0 + m->off.controls;
-  for (size_t k = 0; k < (size_t)m->steps * m->nu * 3; k++) {
-    u[k] = tu_uniform(&r, -1, 1);
-  }
-  return m;
-}
-
 // ȳ·y for the step at θ from s.
 static double step_dot(const dpModel *m, const double *theta, dpData *d, int t, const double *s,
                        double *so, const double *ybar) {
@@ -92,7 +21,7 @@ static double step_dot(const dpModel *m, const double *theta, dpData *d, int t, 
 }
 
 static void check_step_gradient(dpIntegrator integ, int substeps, const char *what) {
-  dpModel *m = mixed_model(integ, substeps, 3);
+  dpModel *m = tu_mixed_model(integ, substeps, 3);
   dpData *d = dp_data_new(m, 1);
   size_t ns = dp_model_nstate(m);
   double *s = malloc(ns * sizeof *s), *so = malloc(ns * sizeof *so);
@@ -165,7 +94,7 @@ END_TEST
 
 // The force stage on its own: adj_dp_forces against differences of ȳ·f.
 START_TEST(test_forces_gradient) {
-  dpModel *m = mixed_model(DP_SEMI_IMPLICIT_EULER, 1, 2);
+  dpModel *m = tu_mixed_model(DP_SEMI_IMPLICIT_EULER, 1, 2);
   size_t n3 = 3 * (size_t)m->np, ns = 2 * n3;
   double *s = malloc(ns * sizeof *s), *f = malloc(n3 * sizeof *f);
   double *fb = malloc(n3 * sizeof *fb), *sb = calloc(ns, sizeof *sb);
@@ -202,7 +131,7 @@ END_TEST
 
 // Adjoints accumulate: a second call doubles every adjoint.
 START_TEST(test_step_adjoint_accumulates) {
-  dpModel *m = mixed_model(DP_RK4, 2, 2);
+  dpModel *m = tu_mixed_model(DP_RK4, 2, 2);
   dpData *d = dp_data_new(m, 1);
   size_t ns = dp_model_nstate(m);
   double *s = malloc(ns * sizeof *s), *yb = malloc(ns * sizeof *yb);
@@ -234,7 +163,7 @@ END_TEST
 
 // B environments stepped together equal B single steps (the batch layout).
 START_TEST(test_step_batch) {
-  dpModel *m = mixed_model(DP_SEMI_IMPLICIT_EULER, 1, 2);
+  dpModel *m = tu_mixed_model(DP_SEMI_IMPLICIT_EULER, 1, 2);
   const int B = 3;
   dpData *d = dp_data_new(m, B);
   size_t ns = dp_model_nstate(m), nt = m->ntheta;
@@ -262,7 +191,7 @@ START_TEST(test_step_batch) {
 END_TEST
 
 START_TEST(test_state_check_names_particle) {
-  dpModel *m = mixed_model(DP_SEMI_IMPLICIT_EULER, 1, 2);
+  dpModel *m = tu_mixed_model(DP_SEMI_IMPLICIT_EULER, 1, 2);
   size_t ns = dp_model_nstate(m);
   double *s = calloc(ns, sizeof *s);
   dpError err = {0};

@@ -37,4 +37,20 @@ static inline double tu_relerr(double a, double b, double floor_) {
                   (what), (int)(idx), an_, fd_, s_ > 0 ? d_ / s_ : 0.0, (double)(floor_));      \
   } while (0)
 
+#include "dp/dp.h"
+
+// An allocator for dp_set_allocator that fails the allocation numbered fail_at (1-based; <= 0:
+// none), counts allocations, and tracks live blocks (to prove error paths free everything).
+typedef struct {
+  long count;
+  long fail_at;
+  long live;
+} tu_fail_alloc;
+void *tu_failing_alloc(void *ud, void *ptr, size_t oldsize, size_t newsize);
+
+// A small model that exercises every force: 5 particles (one pinned) with drag and constant
+// forces, two-particle and anchored springs, ground, box and sphere each in contact range of
+// some particle, controls on two particles (seeded random values). Finalized.
+dpModel *tu_mixed_model(dpIntegrator integ, int substeps, int steps);
+
 #endif

@@ -1,0 +1,96 @@
+// Shared pieces of the Check suites: the failing allocator and the mixed test model.
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+void *tu_failing_alloc(void *ud, void *ptr, size_t oldsize, size_t newsize) {
+  tu_fail_alloc *f = ud;
+  (void)oldsize;
+  if (newsize == 0) {
+    if (ptr != NULL) {
+      f->live--;
+    }
+    free(ptr);
+    return NULL;
+  }
+  if (++f->count == f->fail_at) {
+    return NULL;
+  }
+  void *p = realloc(ptr, newsize);
+  if (p != NULL && ptr == NULL) {
+    f->live++;
+  }
+  return p;
+}
+
+dpModel *tu_mixed_model(dpIntegrator integ, int substeps, int steps) {
+  dpError err = {0};
+  dpModel *m = dp_model_new();
+  m->integrator = integ;
+  m->substeps = substeps;
+  m->steps = steps;
+  m->dt = 0.01;
+  const double pos[5][3] = {
+      {0.1, 0.2, 0.03}, {0.6, 0.1, 0.5}, {0.0, 0.0, 1.0}, {1.72, 0.1, 0.6}, {0.0, 2.0, 0.95}};
+  const double vel[5][3] = {
+      {0.5, -0.2, -0.3}, {0.1, 0.4, 0.2}, {0, 0, 0}, {0.6, 0.1, -0.2}, {0.2, 0.1, -0.4}};
+  const char *names[5] = {"a", "b", "pin", "c", "d"};
+  for (int i = 0; i < 5; i++) {
+    dpParticleDef p = dp_default_particle_def();
+    p.mass = 0.5 + 0.3 * i;
+    memcpy(p.position, pos[i], sizeof p.position);
+    memcpy(p.velocity, vel[i], sizeof p.velocity);
+    p.linear_drag = 0.1 * i;
+    p.quadratic_drag = 0.05 * (4 - i);
+    p.force[0] = 0.1 * i;
+    p.pinned = i == 2;
+    ck_assert_int_ge(dp_model_add_particle(m, names[i], &p, &err), 0);
+  }
+  const int pairs[4][2] = {{0, 1}, {1, 2}, {3, -1}, {0, 3}};
+  const char *snames[4] = {"s0", "s1", "s2", "s3"};
+  for (int i = 0; i < 4; i++) {
+    dpSpringDef s = dp_default_spring_def();
+    s.a = pairs[i][0];
+    s.b = pairs[i][1];
+    s.anchor[0] = 2.0;
+    s.anchor[2] = 1.0;
+    s.stiffness = 20 + 5 * i;
+    s.damping = 0.3 * i;
+    s.rest_length = i == 1 ? -1 : 0.4 + 0.1 * i;
+    ck_assert_int_ge(dp_model_add_spring(m, snames[i], &s, &err), 0);
+  }
+  dpColliderDef g = dp_default_collider_def(DP_COLLIDER_GROUND);
+  g.stiffness = 500;
+  g.smoothing = 0.05;
+  g.friction_smoothing = 0.1;
+  ck_assert_int_ge(dp_model_add_collider(m, "ground", &g, &err), 0);
+  dpColliderDef b = dp_default_collider_def(DP_COLLIDER_BOX);
+  b.center[0] = 2.0;
+  b.center[2] = 0.6;
+  b.half_extents[0] = 0.25;
+  b.half_extents[1] = 0.5;
+  b.half_extents[2] = 0.5;
+  b.stiffness = 400;
+  b.smoothing = 0.05;
+  b.friction_smoothing = 0.1;
+  ck_assert_int_ge(dp_model_add_collider(m, "wall", &b, &err), 0);
+  dpColliderDef sp = dp_default_collider_def(DP_COLLIDER_SPHERE);
+  sp.center[1] = 2.0;
+  sp.center[2] = 0.5;
+  sp.radius = 0.4;
+  sp.stiffness = 300;
+  sp.smoothing = 0.05;
+  sp.friction_smoothing = 0.1;
+  ck_assert_int_ge(dp_model_add_collider(m, "rock", &sp, &err), 0);
+  int up[2] = {0, 4};
+  ck_assert_int_eq(dp_model_set_controls(m, 2, up, NULL, &err), DP_OK);
+  ck_assert_msg(dp_model_finalize(m, &err) == DP_OK, "%s", err.message);
+  tu_rng r = {5};
+  double *u = m->theta0 + m->off.controls;
+  for (size_t k = 0; k < (size_t)m->steps * m->nu * 3; k++) {
+    u[k] = tu_uniform(&r, -1, 1);
+  }
+  return m;
+}
+
