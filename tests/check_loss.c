@@ -328,6 +328,9 @@ END_TEST
 // ------------------------------------------------------------------------------------------
 // Gradients.
 
+// Each state term's adjoint, reached through adj_dp_loss_step: position and velocity terms
+// (one particle or a mass-weighted centre of mass) exercise adj_point_loss, kinetic_energy
+// exercises adj_kinetic_loss; the trajectory cases below exercise adj_trajectory_loss.
 START_TEST(test_grad_state_terms) {
   static const struct {
     const char *json;
@@ -365,6 +368,8 @@ START_TEST(test_grad_state_terms) {
 }
 END_TEST
 
+// Parameter-only terms through adj_dp_loss_params: control_effort exercises adj_effort_loss,
+// prior exercises adj_prior_loss.
 START_TEST(test_grad_param_terms) {
   static const char *const cases[] = {
       "{\"type\": \"control_effort\", \"weight\": 1e-3}",

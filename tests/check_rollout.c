@@ -1,4 +1,5 @@
-// Whole-rollout gradient checks: every scene in scenes/ with its loss, under each integrator,
+// Whole-rollout gradient checks (the backward sweep drives each backend's adj_step and
+// adj_initial_state through dpBackendOps): every scene in scenes/ with its loss, under each integrator,
 // adjoint against central differences (Richardson-extrapolated) on every component of the small
 // parameters and a seeded sample of the large ones; checkpointing gives the same gradient for
 // every interval, and its memory grows like √T.

@@ -74,6 +74,8 @@ static void check_step_gradient(dpIntegrator integ, int substeps, const char *wh
   dp_model_free(m);
 }
 
+// adj_dp_step dispatches to adj_substep, which is adj_euler_substep for the Euler integrators
+// and adj_rk4_substep for RK4; each is checked here with one and several substeps.
 START_TEST(test_step_explicit_euler) {
   check_step_gradient(DP_EXPLICIT_EULER, 1, "explicit_euler");
   check_step_gradient(DP_EXPLICIT_EULER, 3, "explicit_euler/3 substeps");
@@ -124,6 +126,45 @@ START_TEST(test_forces_gradient) {
   free(f);
   free(fb);
   free(sb);
+  free(thb);
+  dp_model_free(m);
+}
+END_TEST
+
+// The initial state s0 = [x0 | v0] from θ (pinned velocities held at zero): adj_dp_initial_state
+// against central differences of ȳ·s0 over every θ component.
+START_TEST(test_initial_state_gradient) {
+  dpModel *m = tu_mixed_model(DP_RK4, 1, 2);
+  size_t ns = dp_model_nstate(m);
+  double *s = malloc(ns * sizeof *s), *yb = malloc(ns * sizeof *yb);
+  double *th = malloc(m->ntheta * sizeof *th), *thb = calloc(m->ntheta, sizeof *thb);
+  memcpy(th, m->theta0, m->ntheta * sizeof *th);
+  tu_rng r = {21};
+  for (size_t k = 0; k < ns; k++) {
+    yb[k] = tu_uniform(&r, -1, 1);
+  }
+  adj_dp_initial_state(m, th, thb, yb);
+  for (size_t k = 0; k < m->ntheta; k++) {
+    double x = th[k], lp = 0, lm = 0;
+    th[k] = x + 1e-3;
+    dp_initial_state(m, th, s);
+    for (size_t j = 0; j < ns; j++) {
+      lp += yb[j] * s[j];
+    }
+    th[k] = x - 1e-3;
+    dp_initial_state(m, th, s);
+    for (size_t j = 0; j < ns; j++) {
+      lm += yb[j] * s[j];
+    }
+    th[k] = x;
+    TU_ASSERT_GRAD("adj_dp_initial_state", (int)k, thb[k], (lp - lm) / 2e-3, 1e-12, 1e-12);
+  }
+  // A pinned particle's velocity does not move the state.
+  int pin = dp_model_find_particle(m, "pin");
+  ck_assert(thb[m->off.v0 + 3 * (size_t)pin] == 0.0);
+  free(s);
+  free(yb);
+  free(th);
   free(thb);
   dp_model_free(m);
 }
@@ -214,6 +255,7 @@ Suite *make_step_suite(void) {
   tcase_add_test(tc, test_step_semi_implicit_euler);
   tcase_add_test(tc, test_step_rk4);
   tcase_add_test(tc, test_step_adjoint_accumulates);
+  tcase_add_test(tc, test_initial_state_gradient);
   tcase_add_test(tc, test_step_batch);
   tcase_add_test(tc, test_state_check_names_particle);
   suite_add_tcase(s, tc);
