@@ -1,7 +1,6 @@
 // The model builder and the parameter block θ: definitions are collected in growable arrays,
 // then dp_model_finalize lays out θ as structure of arrays (dpOffsets) with one named entry per
 // scene value, so that a single adjoint sweep fills the gradient of every parameter.
-#include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -619,7 +618,7 @@ dpStatus dp_param_select(const dpModel *m, const char *pattern, dpSelection *sel
   int same = 1;
   for (size_t i = 0; i < m->nparam; i++) {
     const dpParam *p = &m->param[i];
-    if (fnmatch(pattern, p->path, FNM_PERIOD) == 0 || strcmp(pattern, p->path) == 0) {
+    if (dp_path_match(pattern, p->path)) {
       if (first == NULL) {
         first = p;
       } else if (p->ndim != first->ndim || p->len != first->len) {
@@ -643,7 +642,7 @@ dpStatus dp_param_select(const dpModel *m, const char *pattern, dpSelection *sel
   }
   for (size_t i = 0; i < m->nparam; i++) {
     const dpParam *p = &m->param[i];
-    if (fnmatch(pattern, p->path, FNM_PERIOD) == 0 || strcmp(pattern, p->path) == 0) {
+    if (dp_path_match(pattern, p->path)) {
       for (size_t k = 0; k < p->len; k++) {
         sel->index[sel->n++] = p->offset + k;
       }

@@ -1,6 +1,7 @@
 // The edit distance behind "did you mean" suggestions (scene keys, loss keys, parameter paths).
 #include "core_text.h"
 
+#include <fnmatch.h>
 #include <string.h>
 
 #define DP_EDIT_MAX 160
@@ -28,4 +29,26 @@ int dp_edit_distance(const char *a, const char *b) {
     }
   }
   return rows[na % 3][nb];
+}
+
+int dp_path_match(const char *pattern, const char *path) {
+  char pc[DP_EDIT_MAX], xc[DP_EDIT_MAX];
+  for (;;) {
+    size_t lp = strcspn(pattern, "."), lx = strcspn(path, ".");
+    if (lp >= DP_EDIT_MAX || lx >= DP_EDIT_MAX) {
+      return 0;
+    }
+    memcpy(pc, pattern, lp);
+    pc[lp] = '\0';
+    memcpy(xc, path, lx);
+    xc[lx] = '\0';
+    if (fnmatch(pc, xc, 0) != 0) {
+      return 0;
+    }
+    if (pattern[lp] == '\0' || path[lx] == '\0') {
+      return pattern[lp] == path[lx];
+    }
+    pattern += lp + 1;
+    path += lx + 1;
+  }
 }

@@ -8,4 +8,9 @@
 // correction of spelling errors", CACM 7(3), 1964.
 int dp_edit_distance(const char *a, const char *b);
 
+// 1 when the dotted parameter path matches pattern component by component: the same number of
+// '.'-separated components, each matched by fnmatch (so '*' never crosses a dot:
+// "springs.*.stiffness" matches "springs.s3.stiffness", "particles.*" matches no path).
+int dp_path_match(const char *pattern, const char *path);
+
 #endif

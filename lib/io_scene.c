@@ -2,7 +2,6 @@
 // document that builds a dpModel (particles, generated cloth sheets, springs, colliders,
 // controls, parameters), with --set overrides applied to the document or, failing that, to θ.
 #include <errno.h>
-#include <fnmatch.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 #include <string.h>
 
 #include "dp/dp.h"
+#include "core_text.h"
 #include "io_yaml.h"
 
 #define MAX_STEPS 100000000LL
@@ -952,7 +952,7 @@ static dpStatus add_specs(dpLoad *L, const dpYNode *list) {
 }
 
 static int param_match(const char *pattern, const char *path) {
-  return fnmatch(pattern, path, FNM_PERIOD) == 0 || strcmp(pattern, path) == 0;
+  return dp_path_match(pattern, path);
 }
 
 // After finalize: every spec path names θ entries; log-scaled values are positive.

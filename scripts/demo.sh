@@ -10,7 +10,7 @@ echo "== dp-simulate: scenes/bounce.yaml -> out/bounce.npz"
 echo
 echo "== dp-differentiate: gradient of scenes/bounce.json, checked against finite differences"
 "$BIN/dp-differentiate" scenes/bounce.yaml scenes/bounce.json -o out/bounce_grad.npz --check \
-  --wrt particles.ball.velocity --wrt particles.ball.position --wrt 'ground.*' --wrt 'boxes.wall.*' \
+  --wrt particles.ball.velocity --wrt particles.ball.position --wrt 'ground.*' \
   --wrt gravity
 echo
 echo "== dp-differentiate: the 32x32 cloth, gradient for all its spring stiffnesses"

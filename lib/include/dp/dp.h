@@ -362,7 +362,7 @@ typedef dpStatus (*dpFrameFn)(void *ud, int t, const double *s, dpError *err);
 
 // A rollout of one environment: runs T steps, keeps every k-th state (checkpoints), and runs the
 // discrete adjoint backwards, recomputing each segment from its checkpoint. Memory:
-// (T/k + k + 2) states; k = 0 picks ⌈√T⌉.
+// (⌊T/k⌋ + 1 + k + 4) states; k = 0 picks ⌈√T⌉.
 typedef struct dpRollout dpRollout;
 
 dpStatus dp_rollout_new(const dpModel *m, dpDevice device, int checkpoint_every,
