@@ -108,14 +108,9 @@ static void rk4_stages(const dpModel *m, const double *theta, dpData *d, int t, 
       const double *xp = d->stage + (size_t)(3 * (j - 1)) * n3;
       const double *vp = xp + n3, *fp = vp + n3;
       for (int i = 0; i < m->np; i++) {
-        // A pinned particle keeps its state in every stage (its k_j is zero).
-        double a = m->pinned[i] ? 0.0 : alpha[j];
-        double inv_m = 1.0 / theta[m->off.mass + i];
-        for (int c = 0; c < 3; c++) {
-          size_t k = 3 * (size_t)i + c;
-          xj[k] = s[k] + a * vp[k];
-          vj[k] = s[n3 + k] + a * fp[k] * inv_m;
-        }
+        size_t i3 = 3 * (size_t)i;
+        rk4_stage(xj + i3, vj + i3, m->pinned[i] ? 0.0 : alpha[j], theta[m->off.mass + i],
+                  s + i3, s + n3 + i3, vp + i3, fp + i3);
       }
     }
     dp_forces(m, theta, t, xj, vj, fj);
@@ -127,21 +122,15 @@ static void rk4_substep(const dpModel *m, const double *theta, dpData *d, int t,
   size_t n3 = 3 * (size_t)m->np;
   rk4_stages(m, theta, d, t, h, s);
   const double w[4] = {h / 6, h / 3, h / 3, h / 6};
-  memcpy(so, s, 2 * n3 * sizeof *so);
-  for (int j = 0; j < 4; j++) {
-    const double *vj = d->stage + (size_t)(3 * j) * n3 + n3;
-    const double *fj = vj + n3;
-    for (int i = 0; i < m->np; i++) {
-      if (m->pinned[i]) {
-        continue;
-      }
-      double inv_m = 1.0 / theta[m->off.mass + i];
-      for (int c = 0; c < 3; c++) {
-        size_t k = 3 * (size_t)i + c;
-        so[k] += w[j] * vj[k];
-        so[n3 + k] += w[j] * fj[k] * inv_m;
-      }
+  for (int i = 0; i < m->np; i++) {
+    size_t i3 = 3 * (size_t)i;
+    const double *vs[4], *fs[4];
+    for (int j = 0; j < 4; j++) {
+      vs[j] = d->stage + (size_t)(3 * j + 1) * n3 + i3;
+      fs[j] = vs[j] + n3;
     }
+    rk4_combine(so + i3, so + n3 + i3, w, theta[m->off.mass + i], m->pinned[i], s + i3,
+                s + n3 + i3, vs, fs);
   }
 }
 
@@ -168,20 +157,13 @@ static void adj_rk4_substep(const dpModel *m, const double *theta, dpData *d, in
     const double *vj = xj + n3, *fj = vj + n3;
     memset(yxb, 0, 2 * n3 * sizeof *yxb);
     memset(d->fbar, 0, n3 * sizeof *d->fbar);
-    // k_j = (v_j, f_j / m)
+    // k_j = (v_j, f_j / m); a pinned particle's slope is zero.
     for (int i = 0; i < m->np; i++) {
-      if (m->pinned[i]) {
-        continue;
+      size_t i3 = 3 * (size_t)i;
+      if (!m->pinned[i]) {
+        adj_rk4_slope(theta[m->off.mass + i], fj + i3, theta_bar + m->off.mass + i, yvb + i3,
+                      d->fbar + i3, kxb + i3, kvb + i3);
       }
-      double mi = theta[m->off.mass + i];
-      double mb = 0.0;
-      for (int c = 0; c < 3; c++) {
-        size_t k = 3 * (size_t)i + c;
-        yvb[k] += kxb[k];
-        d->fbar[k] += kvb[k] / mi;
-        mb -= kvb[k] * fj[k];
-      }
-      theta_bar[m->off.mass + i] += mb / (mi * mi);
     }
     adj_dp_forces(m, theta, t, xj, vj, theta_bar, yxb, yvb, d->fbar);
     for (size_t k = 0; k < 2 * n3; k++) {

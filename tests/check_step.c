@@ -75,7 +75,8 @@ static void check_step_gradient(dpIntegrator integ, int substeps, const char *wh
 }
 
 // adj_dp_step dispatches to adj_substep, which is adj_euler_substep for the Euler integrators
-// and adj_rk4_substep for RK4; each is checked here with one and several substeps.
+// and adj_rk4_substep (built on adj_rk4_slope) for RK4; each is checked here with one and
+// several substeps.
 START_TEST(test_step_explicit_euler) {
   check_step_gradient(DP_EXPLICIT_EULER, 1, "explicit_euler");
   check_step_gradient(DP_EXPLICIT_EULER, 3, "explicit_euler/3 substeps");

@@ -326,8 +326,8 @@ __global__ void k_adj_euler_update(dpDevModel dm, int semi, double h, const doub
 }
 
 // ---- RK4 (core_step.c: rk4_stages, rk4_substep, adj_rk4_substep) -------------------------------
-// These per-particle bodies are written out here because phys_integrate_kern.h has no RK4
-// bodies yet; each line is the CPU loop's body verbatim, same operands, same order.
+// The per-particle bodies are rk4_stage, rk4_combine and adj_rk4_slope of phys_integrate_kern.h,
+// the same the CPU loops call.
 
 // y_j = y + α_j k_{j-1}: xj = x + a v_{j-1}, vj = v + a f_{j-1} / m (a = 0 when pinned).
 __global__ void k_rk4_stage(dpDevModel dm, double alpha_j, const double *s, const double *vp,
@@ -336,14 +336,9 @@ __global__ void k_rk4_stage(dpDevModel dm, double alpha_j, const double *s, cons
   if (i >= dm.np) {
     return;
   }
-  const size_t n3 = 3 * (size_t)dm.np;
-  double a = dm.pinned[i] ? 0.0 : alpha_j;
-  double inv_m = 1.0 / dm.theta[dm.off.mass + i];
-  for (int c = 0; c < 3; c++) {
-    size_t k = 3 * (size_t)i + c;
-    xj[k] = s[k] + a * vp[k];
-    vj[k] = s[n3 + k] + a * fp[k] * inv_m;
-  }
+  const size_t n3 = 3 * (size_t)dm.np, i3 = 3 * (size_t)i;
+  rk4_stage(xj + i3, vj + i3, dm.pinned[i] ? 0.0 : alpha_j, dm.theta[dm.off.mass + i], s + i3,
+            s + n3 + i3, vp + i3, fp + i3);
 }
 
 // y' = y + Σ_j w_j k_j, summed j = 0..3 as on the CPU; pinned particles keep y.
@@ -353,21 +348,13 @@ __global__ void k_rk4_combine(dpDevModel dm, dpRk4 r, const double *s, double *s
     return;
   }
   const size_t n3 = 3 * (size_t)dm.np, i3 = 3 * (size_t)i;
-  double xo[3] = {s[i3], s[i3 + 1], s[i3 + 2]};
-  double vo[3] = {s[n3 + i3], s[n3 + i3 + 1], s[n3 + i3 + 2]};
-  if (!dm.pinned[i]) {
-    double inv_m = 1.0 / dm.theta[dm.off.mass + i];
-    for (int j = 0; j < 4; j++) {
-      for (int c = 0; c < 3; c++) {
-        xo[c] += r.w[j] * r.v[j][i3 + c];
-        vo[c] += r.w[j] * r.f[j][i3 + c] * inv_m;
-      }
-    }
+  const double *vs[4], *fs[4];
+  for (int j = 0; j < 4; j++) {
+    vs[j] = r.v[j] + i3;
+    fs[j] = r.f[j] + i3;
   }
-  for (int c = 0; c < 3; c++) {
-    so[i3 + c] = xo[c];
-    so[n3 + i3 + c] = vo[c];
-  }
+  rk4_combine(so + i3, so + n3 + i3, r.w, dm.theta[dm.off.mass + i], dm.pinned[i], s + i3,
+              s + n3 + i3, vs, fs);
 }
 
 // Start of the RK4 adjoint: s_bar += so_bar; k̄_3 = w_3 so_bar.
@@ -401,18 +388,10 @@ __global__ void k_rk4_adj_k(dpDevModel dm, const double *fj, const double *kxb,
     yvb[i3 + c] = 0.0;
     f_bar[i3 + c] = 0.0;
   }
-  if (dm.pinned[i]) {
-    return;
+  if (!dm.pinned[i]) {
+    adj_rk4_slope(dm.theta[dm.off.mass + i], fj + i3, dm.theta_bar + dm.off.mass + i, yvb + i3,
+                  f_bar + i3, kxb + i3, kvb + i3);
   }
-  double mi = dm.theta[dm.off.mass + i];
-  double mb = 0.0;
-  for (int c = 0; c < 3; c++) {
-    size_t k = i3 + c;
-    yvb[k] += kxb[k];
-    f_bar[k] += kvb[k] / mi;
-    mb -= kvb[k] * fj[k];
-  }
-  dm.theta_bar[dm.off.mass + i] += mb / (mi * mi);
 }
 
 // After the force adjoint of stage j: s_bar += ȳ_j; for j > 0, k̄_{j-1} = w_{j-1} so_bar + α_j ȳ_j.
