@@ -33,7 +33,7 @@ OPT ?= -O2
 CFLAGS_ALL := -std=c17 -D_GNU_SOURCE $(OPT) -g $(WARN) -MMD -MP -Ilib/include -Ilib \
               $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS_ALL := $(EXTRA_LDFLAGS)
-LIBS := $(PKG_LIBS) -lm
+LIBS := $(PKG_LIBS) -lcsv -lm
 
 LIB_SRC := $(wildcard lib/*.c)
 CMD_COMMON := cmd/common.c

@@ -316,9 +316,9 @@ size_t dp_model_nstate(const dpModel *m) {
 typedef struct {
   dpModel *m;
   size_t cap;
-} dpTable;
+} ParamTable;
 
-static int table_add(dpTable *t, size_t offset, size_t len, double lo, double hi,
+static int table_add(ParamTable *t, size_t offset, size_t len, double lo, double hi,
                      const char *fmt, const char *a, const char *field) {
   dpModel *m = t->m;
   if (m->nparam == t->cap) {
@@ -403,7 +403,7 @@ static const char *collider_group(dpColliderType t) {
 }
 
 static dpStatus build_table(dpModel *m, dpError *err) {
-  dpTable t = {m, 0};
+  ParamTable t = {m, 0};
   const dpOffsets *o = &m->off;
   const double inf = INFINITY;
   int ok = table_add(&t, o->gravity, 3, -inf, inf, "%s%s", "gravity", "");

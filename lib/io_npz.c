@@ -24,7 +24,6 @@ _Static_assert(sizeof(double) == 8, "double must be IEEE 754 binary64");
 #define NPY_ALIGN 64                // header + preamble length is a multiple of this
 #define NPY_HEADER_MAX (1u << 20)   // longest header dict accepted when reading
 #define NPY_HEADER_BUF 512          // enough for 8 dimensions of 20 digits
-#define NPZ_TMP_TRIES 100
 // zlib inflates at most 1032:1, and a stored member is as long as its data; sizes outside
 // these bounds mean a corrupt central directory, rejected before allocating.
 #define DEFLATE_MAX_RATIO 1032u
@@ -240,33 +239,6 @@ static dpStatus add_array(dpNpzWriter *w, const char *name, int ndim, const size
   return add_bytes(w, member, head, hlen, data, count * 8, err);
 }
 
-// Create "<path>.tmp.XXXXXX" exclusively with mode 0666 & ~umask (mkstemp would give 0600 and
-// the umask is not readable thread-safely). Returns the fd or -1 with errno set.
-static int create_tmp(char *name, size_t cap, const char *path, const void *salt) {
-  static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  uint64_t x = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 30) ^ ((uint64_t)getpid() << 16) ^
-               (uint64_t)(uintptr_t)salt;
-  for (int attempt = 0; attempt < NPZ_TMP_TRIES; attempt++) {
-    char suffix[7];
-    for (int i = 0; i < 6; i++) {
-      x ^= x << 13;
-      x ^= x >> 7;
-      x ^= x << 17;
-      suffix[i] = alphabet[x % (sizeof alphabet - 1)];
-    }
-    suffix[6] = '\0';
-    snprintf(name, cap, "%s.tmp.%s", path, suffix);
-    int fd = open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd >= 0 || errno != EEXIST) {
-      return fd;
-    }
-  }
-  errno = EEXIST;
-  return -1;
-}
-
 // An anonymous file in dir for streamed rows: never visible where O_TMPFILE works, otherwise
 // created and unlinked at once.
 static FILE *spool_open(const char *dir) {
@@ -364,7 +336,7 @@ dpStatus dp_npz_open(const char *path, int level, dpNpzWriter **out, dpError *er
     memcpy(w->dir, path, (size_t)(slash - path));
     w->dir[slash - path] = '\0';
   }
-  fd = create_tmp(w->tmp, n + 16, path, w);
+  fd = dp_atomic_create_tmp(w->tmp, n + 16, path);
   if (fd < 0) {
     int e = errno;
     dp_free(w->tmp);

@@ -2,7 +2,7 @@
 # Install the Debian packages dp needs to build and test, only those that are missing, and say
 # which. Runs as root or through sudo; on a machine without apt it only reports.
 set -e
-pkgs="build-essential pkg-config libyaml-dev libcjson-dev zlib1g-dev libpng-dev libzip-dev check python3-numpy python3-jsonschema python3-yaml man-db"
+pkgs="build-essential pkg-config libyaml-dev libcjson-dev zlib1g-dev libpng-dev libzip-dev libcsv-dev check python3-numpy python3-jsonschema python3-yaml man-db"
 missing=""
 for p in $pkgs; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -463,6 +464,188 @@ void dp_traj_abort(dpTrajectory *tr);
 // meta.json text describing model m, written by `tool` (stride 0 for non-trajectory files).
 // Returns a dp_malloc'ed string (dp_free it) or NULL when out of memory.
 char *dp_meta_json(const dpModel *m, const char *tool, int stride);
+
+// ---- Atomic text files (CSV, YAML, PNG) ----------------------------------------------------
+// A file written under a temporary name "<path>.tmp.XXXXXX" in the same directory and renamed
+// over path by dp_atomic_commit (after fflush and fsync): an interrupted write never leaves a
+// half-written file under the final name. Mode 0666 & ~umask, as for a plain fopen.
+typedef struct dpAtomicFile {
+  FILE *f;      // write through this stream
+  char *path;   // final name
+  char *tmp;    // temporary name; NULL once renamed or removed
+} dpAtomicFile;
+
+// Create the temporary file. Errors: DP_ERR_IO naming path (directory missing, no permission).
+dpStatus dp_atomic_open(dpAtomicFile *a, const char *path, dpError *err);
+// Flush, fsync, close and rename over path; on any failure the temporary file is removed, path
+// is untouched and DP_ERR_IO names path. Always releases a.
+dpStatus dp_atomic_commit(dpAtomicFile *a, dpError *err);
+// Close and remove the temporary file; path is untouched. A zeroed or released a is allowed.
+void dp_atomic_abort(dpAtomicFile *a);
+// Create "<path>.tmp.XXXXXX" exclusively (O_EXCL) with mode 0666 & ~umask; name receives it
+// (cap >= strlen(path) + 12). Returns the descriptor, or -1 with errno set.
+int dp_atomic_create_tmp(char *name, size_t cap, const char *path);
+
+// ---- CSV tables (libcsv) -------------------------------------------------------------------
+// A numeric table: a header row of column names, then rows of numbers (RFC 4180 quoting is
+// accepted; "nan", "inf" and empty fields read as NaN / ±inf / NaN).
+typedef struct dpTable {
+  size_t ncol, nrow;
+  char **name;     // ncol column names
+  double *data;    // nrow × ncol, row-major
+} dpTable;
+
+// Read a CSV file. Errors: DP_ERR_IO for an unreadable file; DP_ERR_INVALID naming
+// file:line:column for a row with the wrong number of fields, a field that is not a number,
+// an empty or duplicate column name, or a file without a header.
+dpStatus dp_csv_read(const char *path, dpTable **out, dpError *err);
+void dp_table_free(dpTable *t);
+// Index of the column called name, or -1.
+int dp_table_column(const dpTable *t, const char *name);
+// Write names (ncol) and data (nrow × ncol, row-major) as CSV, numbers with %.17g (exact
+// round trip), names quoted only when they need it; atomically (dp_atomic_open).
+dpStatus dp_csv_write(const char *path, const char *const *names, size_t ncol, const double *data,
+                      size_t nrow, dpError *err);
+
+// ---- Optimized scenes (YAML) ---------------------------------------------------------------
+// Write the scene `src` (a YAML file, with the same --set overrides `sets` that compiled m)
+// with the parameter block theta (m->ntheta) in place of the scene's values, atomically to
+// `path`. Each θ entry that differs is written at its place in the document (e.g.
+// particles.ball.velocity, springs.c3.rest_length, controls.values); entries of generated
+// entities (cloth particles and springs) go to the top-level `overrides:` mapping. The written
+// text is compiled again before it is committed, and must reproduce theta bit for bit:
+// DP_ERR_INVALID otherwise. header: comment lines (without '#') put at the top, or NULL.
+// Comments of the source scene are not kept (libyaml does not report them).
+dpStatus dp_scene_write(const char *src, const char *const *sets, int nsets, const dpModel *m,
+                        const double *theta, const char *header, const char *path,
+                        dpError *err);
+
+// ============================================================================================
+// Optimizers: gradient descent, Adam, bound-constrained L-BFGS
+// ============================================================================================
+
+typedef enum dpOptMethod { DP_OPT_GD = 0, DP_OPT_ADAM, DP_OPT_LBFGS } dpOptMethod;
+
+// Why an optimizer stopped (or DP_STOP_NONE while it runs).
+typedef enum dpOptStop {
+  DP_STOP_NONE = 0,
+  DP_STOP_MAX_ITER,     // the iteration budget is spent
+  DP_STOP_GRAD_NORM,    // ‖projected gradient‖∞ <= gtol
+  DP_STOP_REL_CHANGE,   // |f_k − f_{k−1}| <= tol · max(|f_k|, |f_{k−1}|)
+  DP_STOP_LINE_SEARCH,  // L-BFGS: no decrease along the steepest-descent direction either
+  DP_STOP_INTERRUPTED   // set by the caller (SIGINT / SIGTERM)
+} dpOptStop;
+
+typedef struct dpOptOptions {
+  dpOptMethod method;
+  double lr;        // GD and Adam step size (in the optimizer's variables); default 1e-2
+  int max_iter;     // default 100
+  double tol;       // relative change of f; 0 disables; default 1e-12
+  double gtol;      // ∞-norm of the projected gradient; 0 disables; default 1e-10
+  int memory;       // L-BFGS pairs kept; default 10
+  double beta1, beta2, eps;  // Adam (Kingma & Ba 2015): 0.9, 0.999, 1e-8
+} dpOptOptions;
+
+dpOptOptions dp_default_opt_options(dpOptMethod method);
+const char *dp_opt_method_name(dpOptMethod method);   // "gd", "adam", "lbfgs"
+const char *dp_opt_stop_name(dpOptStop stop);         // "max_iter", "grad_norm", ...
+
+// The objective: f(z) and its gradient g (n) at z (n). Returns DP_OK or an error that stops
+// the optimizer (e.g. DP_ERR_DIVERGED from a rollout).
+typedef dpStatus (*dpOptFn)(void *ud, const double *z, double *f, double *g, dpError *err);
+
+// An optimizer over z in the box [lower, upper] (n each; ±INFINITY for none). Every point
+// it evaluates lies in the box: GD and Adam project their steps; L-BFGS is the projected
+// quasi-Newton method with the active set of bound-blocked variables held fixed and a
+// backtracking Armijo search along the projected path (Bertsekas, "Projected Newton methods
+// for optimization problems with simple constraints", SIAM J. Control Optim. 20(2), 1982;
+// Nocedal & Wright, Numerical Optimization, 2nd ed., Alg. 7.4 for the two-loop recursion).
+typedef struct dpOptimizer dpOptimizer;
+
+// Errors: DP_ERR_INVALID for n < 1, lower > upper, lr <= 0, max_iter < 0, memory < 1.
+dpStatus dp_opt_new(int n, const double *lower, const double *upper, const dpOptOptions *opt,
+                    dpOptimizer **out, dpError *err);
+void dp_opt_free(dpOptimizer *o);
+// Project z0 into the box and evaluate f and g there (iteration 0).
+dpStatus dp_opt_start(dpOptimizer *o, dpOptFn fn, void *ud, const double *z0, dpError *err);
+// One iteration: moves to a new point and evaluates f and g there (L-BFGS may evaluate several
+// trial points). Returns an error from fn unchanged. After it, dp_opt_stop says whether a
+// stopping rule holds (max_iter is checked against dp_opt_iter).
+dpStatus dp_opt_iterate(dpOptimizer *o, dpOptFn fn, void *ud, dpError *err);
+dpOptStop dp_opt_stop(const dpOptimizer *o);
+int dp_opt_iter(const dpOptimizer *o);      // iterations done (0 after start)
+int dp_opt_evals(const dpOptimizer *o);     // calls of fn so far
+const double *dp_opt_z(const dpOptimizer *o);   // current point (n)
+double dp_opt_f(const dpOptimizer *o);
+const double *dp_opt_g(const dpOptimizer *o);   // gradient at the current point (n)
+double dp_opt_pgnorm(const dpOptimizer *o);     // ∞-norm of the projected gradient
+// Best point seen (lowest f) and its f: what an interrupted run keeps.
+const double *dp_opt_best_z(const dpOptimizer *o);
+double dp_opt_best_f(const dpOptimizer *o);
+
+// ============================================================================================
+// Images: PNG plots and frames (libpng)
+// ============================================================================================
+
+// An RGB image, 8 bits per channel, row-major from the top-left.
+typedef struct dpImage {
+  int width, height;
+  unsigned char *rgb;   // width × height × 3
+} dpImage;
+
+// Errors: DP_ERR_INVALID for a size outside 16..8192; DP_ERR_NOMEM.
+dpStatus dp_image_new(int width, int height, dpImage **out, dpError *err);
+void dp_image_free(dpImage *img);
+// Write as an 8-bit RGB PNG through libpng, atomically. DP_ERR_IO names path.
+dpStatus dp_image_write_png(const dpImage *img, const char *path, dpError *err);
+// Read an 8-bit RGB or RGBA PNG (alpha dropped) — for tests and tools. DP_ERR_IO/INVALID.
+dpStatus dp_image_read_png(const char *path, dpImage **out, dpError *err);
+
+// One line series of a plot.
+typedef struct dpPlotSeries {
+  const char *label;    // legend text
+  size_t n;
+  const double *x;      // n abscissae
+  const double *y;      // n ordinates (non-finite points break the line)
+} dpPlotSeries;
+
+typedef struct dpPlotOptions {
+  int width, height;            // pixels; default 800 × 500
+  const char *title;            // NULL: none
+  const char *xlabel, *ylabel;  // NULL: none
+  int logy;                     // 1: logarithmic y axis (non-positive y are skipped)
+  double xmin, xmax, ymin, ymax;  // NaN: automatic (data range, rounded out to ticks)
+} dpPlotOptions;
+
+// Where data lands on the image: the plot area in pixels and the axis ranges it spans
+// (in log10 units on a log axis). Pixel column of x: x0 + (x − xmin)/(xmax − xmin)·(x1 − x0);
+// row of y: y1 − (y − ymin)/(ymax − ymin)·(y1 − y0).
+typedef struct dpPlotFrame {
+  int x0, y0, x1, y1;          // plot area, inclusive, y0 the top row
+  double xmin, xmax, ymin, ymax;
+} dpPlotFrame;
+
+dpPlotOptions dp_default_plot_options(void);
+// Draw a line plot: axes with ticks and numeric tick labels, axis labels, title, a legend, and
+// each series in its own colour. frame (may be NULL) receives the layout. Errors:
+// DP_ERR_INVALID for no series or no finite point to plot.
+dpStatus dp_plot(const dpPlotSeries *series, int nseries, const dpPlotOptions *opt,
+                 dpImage **out, dpPlotFrame *frame, dpError *err);
+
+// Orthographic views of a scene: the two world axes mapped to image right and up.
+typedef enum dpView { DP_VIEW_XZ = 0, DP_VIEW_XY, DP_VIEW_YZ } dpView;
+
+// World bounds [lo, hi] (3 each) of what a render of model m shows over frames x (nframes ×
+// np × 3): every particle position, spring anchors and the finite colliders; the ground plane
+// adds its height. Used to frame all frames of a trajectory alike.
+void dp_render_bounds(const dpModel *m, const double *theta, const double *x, size_t nframes,
+                      double lo[3], double hi[3]);
+// Draw one frame: colliders (ground as a line and shaded half-plane, boxes as rectangles,
+// spheres as circles), springs as lines, particles as disks (pinned ones marked), a time
+// label. lo/hi from dp_render_bounds (with a margin added here). x: np × 3 positions, m.
+dpStatus dp_render_frame(const dpModel *m, const double *theta, const double *x, double time,
+                         dpView view, const double lo[3], const double hi[3], dpImage *img,
+                         dpError *err);
 
 // ============================================================================================
 // CUDA backend
