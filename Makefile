@@ -3,6 +3,9 @@
 #   make test            install missing Debian packages, build, run every test
 #   make bench           benchmarks (figures on stdout)
 #   make demo            the main job on a real scene, outputs under out/
+#   make regress         simulate every scene, run every task, compare with tests/golden/
+#   make regress-update  rewrite the goldens from this build
+#   make tasks           the five optimization tasks (scripts/tasks.mk), each checked
 #   make check-asan      AddressSanitizer + UndefinedBehaviorSanitizer build running the tests
 #   make CUDA=1          also compile lib/cuda/*.cu with nvcc (sm_90 + PTX)
 #   make install PREFIX=/usr/local DESTDIR=
@@ -58,7 +61,7 @@ LIBDP := $(BUILD)/lib/libdp.a
 BINS := $(patsubst %,$(BUILD)/bin/%,$(TOOLS))
 CHECK_BIN := $(BUILD)/tests/check_dp
 
-.PHONY: all deps test unit cli bench demo check-asan install clean regress
+.PHONY: all deps test unit cli bench demo check-asan install clean regress regress-update
 .SECONDARY:
 all: $(LIBDP) $(BINS)
 
@@ -96,16 +99,24 @@ $(BUILD)/obj/tests/%.o: tests/%.c
 deps:
 	$(Q)sh scripts/install-deps.sh
 
-# Unit tests (Check), then the command-line tests and the NumPy interoperability test.
+# Unit tests (Check), the command-line tests, then the regression of every scene and task.
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(CHECK_BIN)
-	$(Q)$(MAKE) --no-print-directory unit cli
+	$(Q)$(MAKE) --no-print-directory unit cli regress
 
 unit: $(CHECK_BIN)
 	$(Q)$(CHECK_BIN)
 
 cli: all
 	$(Q)sh tests/run-cli.sh $(BUILD)/bin
+
+regress: all
+	$(Q)sh scripts/regress.sh $(BUILD)/bin
+
+regress-update: all
+	$(Q)sh scripts/regress.sh --update $(BUILD)/bin
+
+include scripts/tasks.mk
 
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/bench_dp

@@ -1,6 +1,8 @@
 // The YAML scene loader (schemas/scene.schema.json, dp-scene(5)): a strict walk over the
 // document that builds a dpModel (particles, generated cloth sheets, springs, colliders,
-// controls, parameters), with --set overrides applied to the document or, failing that, to θ.
+// controls, parameters), then the scene's `overrides:` and the --set overrides that named no
+// document value applied to θ. --set overrides that do name document values change the
+// document before it is compiled (dp_scene_doc, shared with the writer io_scene_write.c).
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -10,6 +12,7 @@
 
 #include "dp/dp.h"
 #include "core_text.h"
+#include "io_scene.h"
 #include "io_yaml.h"
 
 #define MAX_STEPS 100000000LL
@@ -23,7 +26,7 @@
 static const char *const k_top[] = {
     "name",   "description", "dt",     "steps",   "substeps", "integrator",
     "gravity", "divergence_limit", "particles", "springs", "ground", "boxes",
-    "spheres", "cloth",      "controls", "parameters"};
+    "spheres", "cloth",      "controls", "parameters", "overrides"};
 static const char *const k_particle[] = {"mass",           "position",       "velocity",
                                          "linear_drag",    "quadratic_drag", "force",
                                          "pinned"};
@@ -770,8 +773,10 @@ static dpStatus add_shapes(dpLoad *L, const dpYNode *group, dpColliderType type)
 
 // ---- controls -----------------------------------------------------------------------------------
 
-static dpStatus read_control_values(const dpYScope *s, const dpYNode *v, int steps, int nu,
-                                    double *u) {
+// Control forces u (steps × nu × 3) from v: one 3-vector for every step and particle, or steps
+// rows of nu 3-vectors. key names v in messages ("values", or an `overrides:` path).
+static dpStatus read_control_values(const dpYScope *s, const dpYNode *v, const char *key,
+                                    int steps, int nu, double *u) {
   dpStatus st;
   int broadcast = v->kind == DP_Y_SEQ && v->n == 3;
   for (size_t i = 0; broadcast && i < 3; i++) {
@@ -779,7 +784,7 @@ static dpStatus read_control_values(const dpYScope *s, const dpYNode *v, int ste
   }
   if (broadcast) {
     double f[3];
-    if ((st = dp_yaml_vec(s, v, "values", 3, -INFINITY, 0, f)) != DP_OK) {
+    if ((st = dp_yaml_vec(s, v, key, 3, -INFINITY, 0, f)) != DP_OK) {
       return st;
     }
     for (size_t i = 0; i < (size_t)steps * nu; i++) {
@@ -794,23 +799,23 @@ static dpStatus read_control_values(const dpYScope *s, const dpYNode *v, int ste
     } else {
       dp_yaml_describe(v, got, sizeof got);
     }
-    return dp_yaml_fail(s, v, "values",
-                        "'values' must be one 3-vector or a list of %d rows (one per step), each "
+    return dp_yaml_fail(s, v, key,
+                        "'%s' must be one 3-vector or a list of %d rows (one per step), each "
                         "a list of %d 3-vectors (got %s)",
-                        steps, nu, got);
+                        key, steps, nu, got);
   }
   for (int t = 0; t < steps; t++) {
     const dpYNode *row = v->items[t];
     if (row->kind != DP_Y_SEQ || row->n != (size_t)nu) {
-      return dp_yaml_fail(s, row, "values",
-                          "'values[%d]' must be a list of %d 3-vectors (one per controlled "
+      return dp_yaml_fail(s, row, key,
+                          "'%s[%d]' must be a list of %d 3-vectors (one per controlled "
                           "particle)",
-                          t, nu);
+                          key, t, nu);
     }
     for (int k = 0; k < nu; k++) {
-      char key[64];
-      snprintf(key, sizeof key, "values[%d][%d]", t, k);
-      if ((st = dp_yaml_vec(s, row->items[k], key, 3, -INFINITY, 0,
+      char item[DP_PATH_MAX + 32];
+      snprintf(item, sizeof item, "%s[%d][%d]", key, t, k);
+      if ((st = dp_yaml_vec(s, row->items[k], item, 3, -INFINITY, 0,
                             u + 3 * ((size_t)t * nu + k))) != DP_OK) {
         return st;
       }
@@ -870,7 +875,7 @@ static dpStatus set_controls(dpLoad *L, const dpYNode *n) {
                         total);
       goto done;
     }
-    if ((st = read_control_values(&s, v, m->steps, (int)nu, u)) != DP_OK) {
+    if ((st = read_control_values(&s, v, "values", m->steps, (int)nu, u)) != DP_OK) {
       goto done;
     }
   }
@@ -991,6 +996,174 @@ static dpStatus check_specs(dpLoad *L) {
   return DP_OK;
 }
 
+// ---- θ values: `overrides:` and --set ---------------------------------------------------------
+
+void dp_scene_param_range(const dpParam *p, double *lo, int *lo_open, double *hi) {
+  const char *field = strrchr(p->path, '.');
+  field = field != NULL ? field + 1 : p->path;
+  int positive = strcmp(field, "mass") == 0 || strcmp(field, "radius") == 0 ||
+                 strcmp(field, "half_extents") == 0 || strcmp(field, "smoothing") == 0 ||
+                 strcmp(field, "friction_smoothing") == 0;
+  *lo = positive ? fmax(0.0, p->lower) : p->lower;
+  *lo_open = positive;
+  *hi = p->upper;
+}
+
+static dpStatus check_range(const dpYScope *sc, const dpYNode *v, const char *name,
+                            const dpParam *p, double x) {
+  double lo, hi;
+  int lo_open;
+  dp_scene_param_range(p, &lo, &lo_open, &hi);
+  if (lo_open ? !(x > lo) : !(x >= lo)) {
+    return dp_yaml_fail(sc, v, name, "'%s' must be %s %g (got %g)", name, lo_open ? ">" : ">=",
+                        lo, x);
+  }
+  if (x > hi) {
+    return dp_yaml_fail(sc, v, name, "'%s' must be <= %g (got %g)", name, hi, x);
+  }
+  return DP_OK;
+}
+
+// Give the value v to θ entry p: one number for every component; a list of one number per
+// component (entries of at most 3); for `controls` also the forms of controls.values. name
+// stands for the value in messages. Every component must lie in the entry's range.
+static dpStatus assign_entry(dpLoad *L, const dpYScope *sc, const dpParam *p, const dpYNode *v,
+                             const char *name) {
+  double *th = L->m->theta0 + p->offset;
+  dpStatus st;
+  if (p->ndim == 3 && v->kind == DP_Y_SEQ) {
+    // Read in place: on failure the model is discarded.
+    if ((st = read_control_values(sc, v, name, (int)p->shape[0], (int)p->shape[1], th)) !=
+        DP_OK) {
+      return st;
+    }
+    for (size_t c = 0; c < p->len; c++) {
+      if ((st = check_range(sc, v, name, p, th[c])) != DP_OK) {
+        return st;
+      }
+    }
+    return DP_OK;
+  }
+  double x[3];
+  size_t dim = 1;
+  if (v->kind == DP_Y_SEQ) {
+    if (p->len != v->n || v->n > 3) {
+      return dp_yaml_fail(sc, v, name, "'%s' takes %zu number%s, not a list of %zu", p->path,
+                          p->len, p->len == 1 ? "" : "s", v->n);
+    }
+    dim = v->n;
+    for (size_t c = 0; c < dim; c++) {
+      char key[DP_PATH_MAX + 8];
+      snprintf(key, sizeof key, "%s[%zu]", name, c);
+      if ((st = dp_yaml_number(sc, v->items[c], key, &x[c])) != DP_OK) {
+        return st;
+      }
+    }
+  } else if ((st = dp_yaml_number(sc, v, name, &x[0])) != DP_OK) {
+    return st;
+  }
+  for (size_t c = 0; c < dim; c++) {
+    if ((st = check_range(sc, v, name, p, x[c])) != DP_OK) {
+      return st;
+    }
+  }
+  for (size_t c = 0; c < p->len; c++) {
+    th[c] = x[dim == 1 ? 0 : c];
+  }
+  return DP_OK;
+}
+
+static int param_cmp(const void *a, const void *b) {
+  return strcmp((*(const dpParam *const *)a)->path, (*(const dpParam *const *)b)->path);
+}
+
+static int param_key_cmp(const void *key, const void *b) {
+  return strcmp(key, (*(const dpParam *const *)b)->path);
+}
+
+// The entries a key of `overrides:` names: one (found by bisection in `order`, the entries
+// sorted by path) for a plain path, or every match of a pattern.
+static dpStatus apply_override(dpLoad *L, const dpYScope *s, const dpParam *const *order,
+                               const dpYNode *key, const dpYNode *v, size_t *hits) {
+  const dpModel *m = L->m;
+  const char *path = key->text;
+  dpStatus st = DP_OK;
+  *hits = 0;
+  if (strpbrk(path, "*?[") == NULL) {
+    const dpParam *const *p = bsearch(path, order, m->nparam, sizeof *order, param_key_cmp);
+    if (p != NULL) {
+      *hits = 1;
+      st = assign_entry(L, s, *p, v, path);
+    }
+    return st;
+  }
+  for (size_t k = 0; st == DP_OK && k < m->nparam; k++) {
+    if (param_match(path, m->param[k].path)) {
+      (*hits)++;
+      st = assign_entry(L, s, &m->param[k], v, path);
+    }
+  }
+  return st;
+}
+
+// A key of `overrides:` that names no entry: suggest the nearest path.
+static dpStatus unknown_override(const dpLoad *L, const dpYScope *s, const dpYNode *key) {
+  const char *path = key->text;
+  const char *sug = dp_param_suggest(L->m, path);
+  if (sug != NULL) {
+    return dp_yaml_fail(s, key, path, "unknown parameter path '%s' (did you mean '%s'?)", path,
+                        sug);
+  }
+  for (size_t k = 0; k < NELEM(k_top); k++) {
+    if (strcmp(path, k_top[k]) == 0) {
+      return dp_yaml_fail(s, key, path,
+                          "unknown parameter path '%s' (a document value: set it at the top "
+                          "level)",
+                          path);
+    }
+  }
+  return dp_yaml_fail(s, key, path, "unknown parameter path '%s'", path);
+}
+
+// The scene's `overrides:` mapping: each parameter path (or pattern) to the value its entries
+// take, applied in document order after compiling.
+static dpStatus apply_overrides(dpLoad *L, const dpYNode *map) {
+  const dpModel *m = L->m;
+  dpYScope top = scope(L, "", "");
+  if (map->kind != DP_Y_MAP) {
+    char got[64];
+    dp_yaml_describe(map, got, sizeof got);
+    return dp_yaml_fail(&top, map, "overrides",
+                        "'overrides' must be a mapping of parameter paths to values (got %s)",
+                        got);
+  }
+  // A written scene can hold an override for every entry: look plain paths up by bisection.
+  const dpParam **order = dp_malloc((m->nparam > 0 ? m->nparam : 1) * sizeof *order);
+  if (order == NULL) {
+    return dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory");
+  }
+  for (size_t k = 0; k < m->nparam; k++) {
+    order[k] = &m->param[k];
+  }
+  qsort(order, m->nparam, sizeof *order, param_cmp);
+  dpYScope s = scope(L, "overrides", "overrides");
+  dpStatus st = DP_OK;
+  for (size_t i = 0; st == DP_OK && i < map->n; i++) {
+    const dpYNode *key = map->keys[i];
+    const char *path = key->text;
+    size_t hits;
+    if (strlen(path) >= DP_PATH_MAX) {
+      st = dp_yaml_fail(&s, key, NULL, "parameter path '%.60s...' is too long (at most %d "
+                        "characters)", path, DP_PATH_MAX - 1);
+    } else if ((st = apply_override(L, &s, order, key, map->items[i], &hits)) == DP_OK &&
+               hits == 0) {
+      st = unknown_override(L, &s, key);
+    }
+  }
+  dp_free(order);
+  return st;
+}
+
 // ---- --set --------------------------------------------------------------------------------------
 
 // The allowed keys of the mapping reached by keys[0..depth), or NULL.
@@ -1025,7 +1198,7 @@ static const char *const *context_keys(const char *const *keys, int depth, size_
   return NULL;
 }
 
-static int may_insert(const char *const *keys, int depth, const char *key, void *ud) {
+int dp_scene_may_insert(const char *const *keys, int depth, const char *key, void *ud) {
   (void)ud;
   size_t n;
   const char *const *allowed = context_keys(keys, depth, &n);
@@ -1037,12 +1210,9 @@ static int may_insert(const char *const *keys, int depth, const char *key, void 
   return 0;
 }
 
-typedef struct {
-  const char *set;    // "path=value" as given
-  char path[DP_PATH_MAX];
-  dpYNode *value;
-  size_t doc_count;   // places assigned in the document
-} dpSet;
+int dp_scene_set_theta(const dpSceneSet *s) {
+  return s->doc_count == 0 || strpbrk(s->path, "*?[") != NULL;
+}
 
 static dpStatus set_fail(dpError *err, const char *set, const char *fmt, ...)
 #if defined(__GNUC__)
@@ -1060,7 +1230,7 @@ static dpStatus set_fail(dpError *err, const char *set, const char *fmt, ...) {
   return dp_error_set(err, DP_ERR_INVALID, file, 0, 0, "%s", msg);
 }
 
-static dpStatus parse_set(const char *set, dpSet *out, dpError *err) {
+static dpStatus parse_set(const char *set, dpSceneSet *out, dpError *err) {
   memset(out, 0, sizeof *out);
   out->set = set;
   const char *eq = strchr(set, '=');
@@ -1083,10 +1253,10 @@ static dpStatus parse_set(const char *set, dpSet *out, dpError *err) {
   return dp_yaml_parse_value(eq + 1, set, &out->value, err);
 }
 
-// A set whose path named nothing in the document: apply it to the θ entries it matches.
-static dpStatus apply_theta(dpLoad *L, const dpSet *s) {
+// A set whose path named nothing in the document (or holds a pattern): give its value to the θ
+// entries it matches.
+static dpStatus apply_theta(dpLoad *L, const dpSceneSet *s) {
   dpModel *m = L->m;
-  const dpYNode *v = s->value;
   dpYScope sc = {L->file, L->err, "", ""};
   size_t hits = 0;
   for (size_t k = 0; k < m->nparam; k++) {
@@ -1097,36 +1267,9 @@ static dpStatus apply_theta(dpLoad *L, const dpSet *s) {
     hits++;
     const char *field = strrchr(p->path, '.');
     field = field != NULL ? field + 1 : p->path;
-    int positive = strcmp(field, "mass") == 0 || strcmp(field, "radius") == 0 ||
-                   strcmp(field, "half_extents") == 0 || strcmp(field, "smoothing") == 0 ||
-                   strcmp(field, "friction_smoothing") == 0;
-    double x[3];
-    size_t dim = 1;
-    dpStatus st;
-    if (v->kind == DP_Y_SEQ) {
-      if (p->len != v->n || v->n > 3) {
-        return dp_yaml_fail(&sc, v, p->path, "'%s' takes %zu number%s, not a list of %zu",
-                            p->path, p->len, p->len == 1 ? "" : "s", v->n);
-      }
-      dim = v->n;
-      for (size_t c = 0; c < dim; c++) {
-        char key[DP_PATH_MAX + 8];
-        snprintf(key, sizeof key, "%s[%zu]", field, c);
-        if ((st = dp_yaml_number(&sc, v->items[c], key, &x[c])) != DP_OK) {
-          return st;
-        }
-      }
-    } else if ((st = dp_yaml_number(&sc, v, field, &x[0])) != DP_OK) {
+    dpStatus st = assign_entry(L, &sc, p, s->value, field);
+    if (st != DP_OK) {
       return st;
-    }
-    for (size_t c = 0; c < dim; c++) {
-      if (positive ? !(x[c] > 0) : x[c] < p->lower) {
-        return dp_yaml_fail(&sc, v, field, "'%s' must be %s %g (got %g)", field,
-                            positive ? ">" : ">=", positive ? 0 : p->lower, x[c]);
-      }
-    }
-    for (size_t c = 0; c < p->len; c++) {
-      m->theta0[p->offset + c] = x[dim == 1 ? 0 : c];
     }
   }
   if (hits > 0 || s->doc_count > 0) {
@@ -1146,7 +1289,7 @@ static dpStatus apply_theta(dpLoad *L, const dpSet *s) {
   const char *const *allowed = nc > 0 ? context_keys(comp, nc - 1, &na) : NULL;
   const char *sug = NULL;
   char full[DP_PATH_MAX + 64];
-  if (allowed != NULL && !may_insert(comp, nc - 1, comp[nc - 1], NULL)) {
+  if (allowed != NULL && !dp_scene_may_insert(comp, nc - 1, comp[nc - 1], NULL)) {
     sug = dp_yaml_suggest(comp[nc - 1], allowed, na);
     if (sug != NULL) {
       size_t pre = strlen(s->path) - strlen(comp[nc - 1]);
@@ -1160,7 +1303,8 @@ static dpStatus apply_theta(dpLoad *L, const dpSet *s) {
   if (sug != NULL) {
     return set_fail(L->err, s->set, "unknown path '%s' (did you mean '%s'?)", s->path, sug);
   }
-  if (nc > 1 && may_insert(comp, 0, comp[0], NULL) && dp_yaml_get(L->root, comp[0], NULL) == NULL) {
+  if (nc > 1 && dp_scene_may_insert(comp, 0, comp[0], NULL) &&
+      dp_yaml_get(L->root, comp[0], NULL) == NULL) {
     return set_fail(L->err, s->set, "unknown path '%s' (the scene has no '%s')", s->path,
                     comp[0]);
   }
@@ -1193,26 +1337,13 @@ static void default_name(const char *file, char *out, size_t size) {
   }
 }
 
-static dpStatus build(dpLoad *L, dpSet *sets, int nsets) {
+// Compile the document (the overrides in sets already applied to it), then give θ the scene's
+// `overrides:` and the sets that named no document value.
+static dpStatus build(dpLoad *L, const dpSceneSet *sets, int nsets) {
   dpModel *m = L->m;
   dpYNode *root = L->root;
   dpYScope top = scope(L, "", "");
   dpStatus st;
-  if (root == NULL) {
-    return dp_error_set(L->err, DP_ERR_INVALID, L->file, 0, 0,
-                        "empty scene (expected a mapping with at least 'dt' and 'steps')");
-  }
-  if (root->kind != DP_Y_MAP) {
-    char got[64];
-    dp_yaml_describe(root, got, sizeof got);
-    return dp_yaml_fail(&top, root, NULL, "a scene must be a mapping of keys (got %s)", got);
-  }
-  for (int i = 0; i < nsets; i++) {
-    if ((st = dp_yaml_apply(root, sets[i].path, sets[i].value, may_insert, NULL,
-                            &sets[i].doc_count, L->err)) != DP_OK) {
-      return st;
-    }
-  }
   double gravity[3] = {0, 0, -9.81};
   if ((st = read_globals(L, root, gravity)) != DP_OK) {
     return st;
@@ -1270,13 +1401,63 @@ static dpStatus build(dpLoad *L, dpSet *sets, int nsets) {
   if ((st = dp_model_finalize(m, L->err)) != DP_OK) {
     return locate(L, st, root);
   }
+  if ((n = dp_yaml_get(root, "overrides", NULL)) != NULL &&
+      (st = apply_overrides(L, n)) != DP_OK) {
+    return st;
+  }
   for (int i = 0; i < nsets; i++) {
-    int glob = strpbrk(sets[i].path, "*?[") != NULL;
-    if ((sets[i].doc_count == 0 || glob) && (st = apply_theta(L, &sets[i])) != DP_OK) {
+    if (dp_scene_set_theta(&sets[i]) && (st = apply_theta(L, &sets[i])) != DP_OK) {
       return st;
     }
   }
   return check_specs(L);
+}
+
+dpStatus dp_scene_doc(const char *text, size_t len, const char *file, const char *const *sets,
+                      int nsets, dpSceneDoc *doc, dpError *err) {
+  memset(doc, 0, sizeof *doc);
+  dpSceneSet *ps = dp_calloc((size_t)(nsets > 0 ? nsets : 1), sizeof *ps);
+  if (ps == NULL) {
+    return dp_error_set(err, DP_ERR_NOMEM, file, 0, 0, "out of memory");
+  }
+  dpYNode *root = NULL;
+  dpStatus st = DP_OK;
+  for (int i = 0; i < nsets && st == DP_OK; i++) {
+    st = parse_set(sets[i], &ps[i], err);
+  }
+  if (st == DP_OK) {
+    st = dp_yaml_parse(text, len, file, &root, err);
+  }
+  if (st == DP_OK && root == NULL) {
+    st = dp_error_set(err, DP_ERR_INVALID, file, 0, 0,
+                      "empty scene (expected a mapping with at least 'dt' and 'steps')");
+  }
+  if (st == DP_OK && root->kind != DP_Y_MAP) {
+    dpYScope top = {file, err, "", ""};
+    char got[64];
+    dp_yaml_describe(root, got, sizeof got);
+    st = dp_yaml_fail(&top, root, NULL, "a scene must be a mapping of keys (got %s)", got);
+  }
+  for (int i = 0; i < nsets && st == DP_OK; i++) {
+    st = dp_yaml_apply(root, ps[i].path, ps[i].value, dp_scene_may_insert, NULL,
+                       &ps[i].doc_count, err);
+  }
+  doc->root = root;
+  doc->sets = ps;
+  doc->nsets = nsets;
+  if (st != DP_OK) {
+    dp_scene_doc_free(doc);
+  }
+  return st;
+}
+
+void dp_scene_doc_free(dpSceneDoc *doc) {
+  for (int i = 0; doc->sets != NULL && i < doc->nsets; i++) {
+    dp_yaml_free(doc->sets[i].value);
+  }
+  dp_free(doc->sets);
+  dp_yaml_free(doc->root);
+  memset(doc, 0, sizeof *doc);
 }
 
 dpStatus dp_scene_parse(const char *text, size_t len, const char *name, const char *const *sets,
@@ -1287,18 +1468,13 @@ dpStatus dp_scene_parse(const char *text, size_t len, const char *name, const ch
   memset(&L, 0, sizeof L);
   L.file = file;
   L.err = err;
-  dpStatus st = DP_OK;
-  dpSet *ps = dp_calloc((size_t)(nsets > 0 ? nsets : 1), sizeof *ps);
-  if (ps == NULL) {
-    return dp_error_set(err, DP_ERR_NOMEM, file, 0, 0, "out of memory");
+  dpSceneDoc doc;
+  dpStatus st = dp_scene_doc(text, len, file, sets, nsets, &doc, err);
+  if (st != DP_OK) {
+    return st;
   }
-  for (int i = 0; i < nsets && st == DP_OK; i++) {
-    st = parse_set(sets[i], &ps[i], err);
-  }
-  if (st == DP_OK) {
-    st = dp_yaml_parse(text, len, file, &L.root, err);
-  }
-  if (st == DP_OK && (L.m = dp_model_new()) == NULL) {
+  L.root = doc.root;
+  if ((L.m = dp_model_new()) == NULL) {
     st = dp_error_set(err, DP_ERR_NOMEM, file, 0, 0, "out of memory");
   }
   if (st == DP_OK) {
@@ -1310,27 +1486,23 @@ dpStatus dp_scene_parse(const char *text, size_t len, const char *name, const ch
       h = fnv1a(h, "\n", 1);
     }
     L.m->scene_hash = h;
-    st = build(&L, ps, nsets);
+    st = build(&L, doc.sets, nsets);
   }
   if (st == DP_OK) {
     *out = L.m;
   } else {
     dp_model_free(L.m);
   }
-  for (int i = 0; i < nsets; i++) {
-    dp_yaml_free(ps[i].value);
-  }
-  dp_free(ps);
-  dp_yaml_free(L.root);
+  dp_scene_doc_free(&doc);
   dp_free(L.byname);
   dp_free(L.cloth);
   dp_free(L.specnode);
   return st;
 }
 
-dpStatus dp_scene_load(const char *path, const char *const *sets, int nsets, dpModel **out,
-                       dpError *err) {
+dpStatus dp_scene_read(const char *path, char **out, size_t *outlen, dpError *err) {
   *out = NULL;
+  *outlen = 0;
   FILE *f = fopen(path, "rb");
   if (f == NULL) {
     return dp_error_set(err, DP_ERR_IO, path, 0, 0, "cannot read '%s': %s", path,
@@ -1367,9 +1539,24 @@ dpStatus dp_scene_load(const char *path, const char *const *sets, int nsets, dpM
     st = dp_error_set(err, DP_ERR_IO, path, 0, 0, "cannot read '%s': %s", path, strerror(errno));
   }
   fclose(f);
+  if (st != DP_OK) {
+    dp_free(text);
+    return st;
+  }
+  *out = text;
+  *outlen = len;
+  return DP_OK;
+}
+
+dpStatus dp_scene_load(const char *path, const char *const *sets, int nsets, dpModel **out,
+                       dpError *err) {
+  *out = NULL;
+  char *text;
+  size_t len;
+  dpStatus st = dp_scene_read(path, &text, &len, err);
   if (st == DP_OK) {
     st = dp_scene_parse(text, len, path, sets, nsets, out, err);
+    dp_free(text);
   }
-  dp_free(text);
   return st;
 }

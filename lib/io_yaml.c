@@ -146,6 +146,40 @@ int dp_yaml_put(dpYNode *map, const char *key, dpYNode *value, const char *set) 
   return node_push(map, k, value);
 }
 
+dpYNode *dp_yaml_new_scalar(const char *text, int quoted) {
+  return scalar_new(text, strlen(text), quoted, 0, 0, NULL);
+}
+
+dpYNode *dp_yaml_new(dpYKind kind) {
+  return node_new(kind, 0, 0, NULL);
+}
+
+int dp_yaml_push(dpYNode *seq, dpYNode *item) {
+  return node_push(seq, NULL, item);
+}
+
+int dp_yaml_append(dpYNode *map, const char *key, dpYNode *value) {
+  dpYNode *k = scalar_new(key, strlen(key), 0, 0, 0, NULL);
+  if (k == NULL) {
+    dp_yaml_free(value);
+    return 0;
+  }
+  return node_push(map, k, value);
+}
+
+int dp_yaml_remove(dpYNode *map, const char *key) {
+  size_t i;
+  if (dp_yaml_get(map, key, &i) == NULL) {
+    return 0;
+  }
+  dp_yaml_free(map->keys[i]);
+  dp_yaml_free(map->items[i]);
+  memmove(map->keys + i, map->keys + i + 1, (map->n - i - 1) * sizeof *map->keys);
+  memmove(map->items + i, map->items + i + 1, (map->n - i - 1) * sizeof *map->items);
+  map->n--;
+  return 1;
+}
+
 // ---- libyaml document → tree --------------------------------------------------------------------
 
 typedef struct {

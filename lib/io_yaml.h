@@ -51,6 +51,29 @@ dpYNode *dp_yaml_get(const dpYNode *map, const char *key, size_t *idx);
 // Replace or append a mapping pair; takes ownership of value. Returns 0 on allocation failure.
 int dp_yaml_put(dpYNode *map, const char *key, dpYNode *value, const char *set);
 
+// Building a tree (for writers): a scalar (text copied; quoted: a string whatever its text), an
+// empty sequence or mapping, all with position 0 and no --set; NULL when out of memory.
+dpYNode *dp_yaml_new_scalar(const char *text, int quoted);
+dpYNode *dp_yaml_new(dpYKind kind);
+// Append item to a sequence; takes ownership (freed on failure). Returns 0 on allocation failure.
+int dp_yaml_push(dpYNode *seq, dpYNode *item);
+// Append a pair without looking for key first (the caller knows it is new); takes ownership of
+// value. Returns 0 on allocation failure.
+int dp_yaml_append(dpYNode *map, const char *key, dpYNode *value);
+// Remove the pair of key from a mapping (the later pairs keep their order); 1 when it was there.
+int dp_yaml_remove(dpYNode *map, const char *key);
+
+// The tree as YAML text (dp_malloc'ed, NUL-terminated, *len bytes when len is non-NULL), or NULL
+// when out of memory. comment: lines put first, each prefixed with "# ", or NULL.
+// Block mappings with keys in tree order; a sequence of scalars, or of sequences of scalars, as
+// one flow line ([0, 0, 1], [[0, 0], [0, -1]]); deeper or mixed sequences and the mappings below
+// the top-level sections in flow style when they fit in 100 columns, in block style otherwise
+// (- {path: gravity, lower: -20}). A scalar is written plain when that reads back as the same
+// text and type (a quoted scalar only when it reads as a string in YAML 1.2 and 1.1 alike),
+// double-quoted with escapes otherwise; an empty plain scalar (null) as null. The text read back
+// with dp_yaml_parse gives the same tree, aliases expanded.
+char *dp_yaml_emit(const dpYNode *root, const char *comment, size_t *len);
+
 // Scalar resolution and a short description of a node for "(got ...)" messages.
 dpYType dp_yaml_type(const dpYNode *n);
 void dp_yaml_describe(const dpYNode *n, char *buf, size_t size);

@@ -126,13 +126,60 @@ DP_HD static inline void adj_collider_sdf(int type, const double *geom, const do
   geom_bar[3 + kmax] -= phi_bar;
 }
 
+// Friction factor a of the tangential force f_t = a v_t, in N·s/m (a <= 0): smoothed Coulomb
+// friction, optionally capped by a viscous friction of coefficient kf.
+//   P: the friction bound μ k s, N (>= 0); Q: |v_t|² + ε², m²/s² (> 0); q = sqrt(Q), m/s;
+//   kf: friction damping, N·s/m (>= 0, or INFINITY).
+//   kf = INFINITY:  a = −P / q                       (smoothed Coulomb, slope P/ε at v_t = 0)
+//   kf finite:      a = −kf P / D,  D = sqrt(kf² Q + P²)
+// The finite form is a smooth min(): |f_t| = |a| |v_t| <= min(kf sqrt(Q), P), its slope at v_t = 0
+// is kf P / sqrt(kf² ε² + P²) <= kf, so an explicit or semi-implicit step h stays stable on the
+// tangential dynamics when h kf / m < 2 however large P is during an impact; as kf → ∞ it tends to
+// −P / q. kf = 0 gives no friction. kf² Q must stay finite (kf below about 1e150; use INFINITY
+// for pure Coulomb). D = 0 (kf = 0 and P = 0): a = 0.
+// Source: Warp, warp/sim/integrator_euler.py, eval_particle_contacts: friction
+// −v_t/|v_t| · min(kf |v_t|, μ fn), with the min() and |v_t| smoothed here.
+DP_HD static inline double friction_factor(double P, double Q, double q, double kf) {
+  if (isinf(kf)) {
+    return -P / q;
+  }
+  double D = sqrt(kf * kf * Q + P * P);
+  return D > 0 ? -kf / D * P : 0.0;
+}
+
+// Adjoint of friction_factor: given a_bar, sets P_bar and q_bar and accumulates kf_bar.
+// With r = kf / D and p = P / D (each finite for finite kf):
+//   ∂a/∂kf = −P³/D³ = −p³,  ∂a/∂P = −kf³ Q/D³ = −r³ Q,  ∂a/∂q = 2q ∂a/∂Q = kf³ P q/D³ = r³ P q.
+// At kf = INFINITY: ∂a/∂P = −1/q, ∂a/∂q = P/q², ∂a/∂kf = 0. At D = 0 every derivative is 0.
+DP_HD static inline void adj_friction_factor(double P, double Q, double q, double kf,
+                                             double *P_bar, double *q_bar, double *kf_bar,
+                                             double a_bar) {
+  if (isinf(kf)) {
+    *P_bar = -a_bar / q;
+    *q_bar = P / (q * q) * a_bar;
+    return;
+  }
+  double D = sqrt(kf * kf * Q + P * P);
+  if (!(D > 0)) {
+    *P_bar = 0.0;
+    *q_bar = 0.0;
+    return;
+  }
+  double r = kf / D, p = P / D;
+  double r3 = r * r * r;
+  *kf_bar += -p * p * p * a_bar;
+  *P_bar = -r3 * Q * a_bar;
+  *q_bar = r3 * P * q * a_bar;
+}
+
 // Contact force on a particle at x (3), velocity v (3), from one collider, accumulated into f
-// (3), N. kc: the collider's DP_CCONTACT constants (k, c, μ, w, ε). Returns 1 when in range.
+// (3), N. kc: the collider's DP_CCONTACT constants (k, c, μ, w, ε, kf). Returns 1 when in range.
+// kf = INFINITY takes the original smoothed-Coulomb expression a = −μ k s / q unchanged.
 DP_HD static inline int contact_force(double *DP_RESTRICT f, int type, const double *geom,
                                       const double *kc, const double *x, const double *v) {
   double n[3];
   double phi = collider_sdf(n, type, geom, x);
-  double k = kc[0], c = kc[1], mu = kc[2], w = kc[3], eps = kc[4];
+  double k = kc[0], c = kc[1], mu = kc[2], w = kc[3], eps = kc[4], kf = kc[5];
   double z = -phi / w;
   if (z < DP_CONTACT_CUTOFF) {
     return 0;
@@ -141,9 +188,10 @@ DP_HD static inline int contact_force(double *DP_RESTRICT f, int type, const dou
   double g = dp_sigmoid(z);
   double vn = dp_dot3(v, n);
   double vt[3] = {v[0] - vn * n[0], v[1] - vn * n[1], v[2] - vn * n[2]};
-  double q = sqrt(dp_dot3(vt, vt) + eps * eps);
+  double Q = dp_dot3(vt, vt) + eps * eps;
+  double q = sqrt(Q);
   double fn = k * s - c * g * vn;
-  double a = -mu * k * s / q;
+  double a = isinf(kf) ? -mu * k * s / q : friction_factor(mu * k * s, Q, q, kf);
   for (int i = 0; i < 3; i++) {
     f[i] += fn * n[i] + a * vt[i];
   }
@@ -158,7 +206,7 @@ DP_HD static inline void adj_contact_force(int type, const double *geom, const d
                                            const double *f_bar) {
   double n[3];
   double phi = collider_sdf(n, type, geom, x);
-  double k = kc[0], c = kc[1], mu = kc[2], w = kc[3], eps = kc[4];
+  double k = kc[0], c = kc[1], mu = kc[2], w = kc[3], eps = kc[4], kf = kc[5];
   double z = -phi / w;
   if (z < DP_CONTACT_CUTOFF) {
     return;
@@ -168,19 +216,29 @@ DP_HD static inline void adj_contact_force(int type, const double *geom, const d
   double g = dp_sigmoid(z);
   double vn = dp_dot3(v, n);
   double vt[3] = {v[0] - vn * n[0], v[1] - vn * n[1], v[2] - vn * n[2]};
-  double q = sqrt(dp_dot3(vt, vt) + eps * eps);
+  double Q = dp_dot3(vt, vt) + eps * eps;
+  double q = sqrt(Q);
   double fn = k * s - c * g * vn;
-  double a = -mu * k * s / q;
+  double a = isinf(kf) ? -mu * k * s / q : friction_factor(mu * k * s, Q, q, kf);
 
   // f = fn n + a vt
   double fn_bar = dp_dot3(n, f_bar);
   double a_bar = dp_dot3(vt, f_bar);
   double n_bar[3] = {fn * f_bar[0], fn * f_bar[1], fn * f_bar[2]};
   double vt_bar[3] = {a * f_bar[0], a * f_bar[1], a * f_bar[2]};
-  // a = -μ k s / q
-  kc_bar[2] += -k * s / q * a_bar;
-  double ks_bar = -mu / q * a_bar;  // adjoint of the product k s inside a
-  double q_bar = mu * k * s / (q * q) * a_bar;
+  double ks_bar, q_bar;  // adjoints of the product k s inside a, and of q
+  if (isinf(kf)) {
+    // a = -μ k s / q (kept as the original expressions, so gradients stay bit-identical)
+    kc_bar[2] += -k * s / q * a_bar;
+    ks_bar = -mu / q * a_bar;
+    q_bar = mu * k * s / (q * q) * a_bar;
+  } else {
+    // a = friction_factor(P = μ k s, q, kf)
+    double P_bar;
+    adj_friction_factor(mu * k * s, Q, q, kf, &P_bar, &q_bar, &kc_bar[5], a_bar);
+    kc_bar[2] += k * s * P_bar;
+    ks_bar = mu * P_bar;
+  }
   // q = sqrt(|vt|² + ε²)
   for (int i = 0; i < 3; i++) {
     vt_bar[i] += q_bar * vt[i] / q;

@@ -623,6 +623,80 @@ START_TEST(test_set_errors) {
 }
 END_TEST
 
+// ---- the overrides key --------------------------------------------------------------------------
+
+START_TEST(test_overrides_key) {
+  const char *text = "dt: 1\nsteps: 2\n"
+                     "particles:\n  p: {mass: 1, position: [0, 0, 2], velocity: [1, 1, 1]}\n"
+                     "cloth:\n  c: {n: 3, mass: 9, structural: {stiffness: 1}}\n"
+                     "controls: {particles: [p, c_1_1]}\n"
+                     "overrides:\n"
+                     "  springs.*.stiffness: 7\n"
+                     "  springs.c_s0.stiffness: 9\n"
+                     "  particles.c_2_2.velocity: [0, 0, -1.5]\n"
+                     "  particles.p.velocity: 2\n"
+                     "  particles.c_0_0.mass: 0.5\n"
+                     "  particles.c_?_1.linear_drag: 0.25\n"
+                     "  controls: [[[1, 2, 3], [4, 5, 6]], [[7, 8, 9], [10, 11, 12]]]\n";
+  dpModel *m = parse_ok(text, NULL, 0);
+  NEAR(theta(m, "springs.c_s0.stiffness", 0), 9);  // a later key wins over a pattern
+  NEAR(theta(m, "springs.c_s1.stiffness", 0), 7);
+  NEAR(theta(m, "springs.c_s11.stiffness", 0), 7);
+  NEAR(theta(m, "particles.c_2_2.velocity", 2), -1.5);
+  NEAR(theta(m, "particles.c_2_2.velocity", 0), 0);
+  NEAR(theta(m, "particles.p.velocity", 0), 2);  // one number for every component
+  NEAR(theta(m, "particles.p.velocity", 2), 2);
+  NEAR(theta(m, "particles.c_0_0.mass", 0), 0.5);
+  NEAR(theta(m, "particles.c_0_1.mass", 0), 1);
+  NEAR(theta(m, "particles.c_2_1.linear_drag", 0), 0.25);
+  NEAR(theta(m, "particles.c_2_2.linear_drag", 0), 0);
+  for (size_t k = 0; k < 12; k++) {
+    NEAR(theta(m, "controls", k), k + 1);
+  }
+  dp_model_free(m);
+
+  // Command-line values for entries come after the scene's overrides; a --set can add the key.
+  const char *sets[] = {"particles.c_0_0.mass=0.25", "controls.values=[0, 0, 1]"};
+  m = parse_ok(text, sets, 2);
+  NEAR(theta(m, "particles.c_0_0.mass", 0), 0.25);
+  NEAR(theta(m, "controls", 11), 12);  // the overrides key still sets controls after compiling
+  dp_model_free(m);
+  const char *add[] = {"overrides={particles.c_1_1.mass: 0.75, controls: [0, 0, -1]}"};
+  m = parse_ok("dt: 1\nsteps: 2\ncloth:\n  c: {n: 3, mass: 9, structural: {stiffness: 1}}\n"
+               "controls: {particles: [c_1_1]}\n",
+               add, 1);
+  NEAR(theta(m, "particles.c_1_1.mass", 0), 0.75);
+  NEAR(theta(m, "controls", 0), 0);
+  NEAR(theta(m, "controls", 5), -1);
+  dp_model_free(m);
+  m = parse_ok("dt: 1\nsteps: 1\noverrides: {}\n", NULL, 0);
+  dp_model_free(m);
+
+  const char *two = "dt: 1\nsteps: 1\nparticles:\n  ball: {mass: 1, position: [0, 0, 0]}\n";
+  char buf[512];
+  snprintf(buf, sizeof buf, "%soverrides:\n  particles.ball.mas: 2\n", two);
+  dpError err = parse_bad(buf, NULL, 0,
+                          "overrides: unknown parameter path 'particles.ball.mas' (did you mean "
+                          "'particles.ball.mass'?)");
+  ck_assert_int_eq(err.line, 6);
+  ck_assert_int_eq(err.column, 3);
+  ck_assert_str_eq(err.key, "overrides.particles.ball.mas");
+  snprintf(buf, sizeof buf, "%soverrides:\n  particles.ball.velocity: [1, 2]\n", two);
+  parse_bad(buf, NULL, 0, "overrides: 'particles.ball.velocity' takes 3 numbers, not a list of 2");
+  snprintf(buf, sizeof buf, "%soverrides:\n  particles.*.mass: -1\n", two);
+  err = parse_bad(buf, NULL, 0, "overrides: 'particles.*.mass' must be > 0 (got -1)");
+  ck_assert_int_eq(err.column, 21);
+  snprintf(buf, sizeof buf, "%soverrides:\n  particles.ball.force: [1, .nan, 0]\n", two);
+  parse_bad(buf, NULL, 0, "'particles.ball.force[1]': value must be finite (got .nan)");
+  snprintf(buf, sizeof buf, "%soverrides:\n  gravity: {z: 1}\n", two);
+  parse_bad(buf, NULL, 0, "overrides: 'gravity' must be a number (got a mapping)");
+  snprintf(buf, sizeof buf, "%soverrides:\n  steps: 2\n", two);
+  parse_bad(buf, NULL, 0, "unknown parameter path 'steps' (a document value: set it at the top");
+  snprintf(buf, sizeof buf, "%soverrides: 3\n", two);
+  parse_bad(buf, NULL, 0, "'overrides' must be a mapping of parameter paths to values (got 3)");
+}
+END_TEST
+
 // ---- allocation failures ------------------------------------------------------------------------
 
 START_TEST(test_alloc_failures) {
@@ -630,7 +704,8 @@ START_TEST(test_alloc_failures) {
                      "springs:\n  s: {a: a, anchor: [0, 0, 1], stiffness: 1}\n"
                      "cloth:\n  c: {n: 2, mass: 1, structural: {stiffness: 1}, pinned: [[0, 0]]}\n"
                      "ground: {}\ncontrols: {values: [0, 0, 1]}\n"
-                     "parameters:\n  - {path: particles.a.mass}\n";
+                     "parameters:\n  - {path: particles.a.mass}\n"
+                     "overrides: {springs.c_s0.stiffness: 2, 'particles.*.mass': 0.5}\n";
   const char *sets[] = {"particles.a.velocity=[1, 0, 0]", "springs.*.damping=0.5"};
   tu_fail_alloc f = {0, -1, 0};
   dp_set_allocator(tu_failing_alloc, &f);
@@ -684,6 +759,7 @@ Suite *make_io_scene_suite(void) {
   tcase_add_test(tc, test_set_wildcard);
   tcase_add_test(tc, test_set_theta);
   tcase_add_test(tc, test_set_errors);
+  tcase_add_test(tc, test_overrides_key);
   suite_add_tcase(s, tc);
   tc = tcase_create("alloc");
   tcase_add_test(tc, test_alloc_failures);

@@ -12,6 +12,10 @@ int main(void) {
       make_core_suite,   make_model_suite, make_kernels_suite,  make_step_suite,
       make_rollout_suite, make_physics_suite, make_io_npz_suite, make_io_scene_suite,
       make_loss_suite,   make_cuda_suite,
+      make_io_scene_write_suite,
+      make_io_csv_suite,
+      make_opt_suite,
+      make_render_suite,
   };
   SRunner *sr = srunner_create(NULL);
   for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) {

@@ -12,7 +12,11 @@ Suite *make_rollout_suite(void);
 Suite *make_physics_suite(void);
 Suite *make_io_npz_suite(void);
 Suite *make_io_scene_suite(void);
+Suite *make_io_scene_write_suite(void);
+Suite *make_io_csv_suite(void);
 Suite *make_loss_suite(void);
 Suite *make_cuda_suite(void);
+Suite *make_opt_suite(void);
+Suite *make_render_suite(void);
 
 #endif

@@ -251,11 +251,12 @@ const char *dp_param_suggest(const dpModel *m, const char *path);
 // Scenes (YAML)
 // ============================================================================================
 
-// Load a YAML scene (described by schemas/scene.schema.json and dp-scene(5)) and compile it.
+// Load a YAML scene (described by schemas/scene.schema.json and dp-scene(5)) and compile it;
+// the scene's `overrides:` mapping (parameter path → value) is then applied to θ in order.
 // sets: nsets "path=value" overrides (--set), applied to the document before compiling
 // (e.g. "cloth.sheet.n=32", "particles.ball.mass=2"); a path that names no document value is
-// applied to the matching θ entries after compiling (generated entities, e.g.
-// "springs.*.stiffness=100"). Errors are DP_ERR_INVALID naming file:line:column and the key
+// applied to the matching θ entries after compiling and after `overrides:` (generated
+// entities, e.g. "springs.*.stiffness=100"). Errors are DP_ERR_INVALID naming file:line:column and the key
 // with the nearest valid key, or DP_ERR_IO for an unreadable file.
 dpStatus dp_scene_load(const char *path, const char *const *sets, int nsets, dpModel **out,
                        dpError *err);
@@ -508,14 +509,26 @@ dpStatus dp_csv_write(const char *path, const char *const *names, size_t ncol, c
                       size_t nrow, dpError *err);
 
 // ---- Optimized scenes (YAML) ---------------------------------------------------------------
-// Write the scene `src` (a YAML file, with the same --set overrides `sets` that compiled m)
-// with the parameter block theta (m->ntheta) in place of the scene's values, atomically to
-// `path`. Each θ entry that differs is written at its place in the document (e.g.
-// particles.ball.velocity, springs.c3.rest_length, controls.values); entries of generated
-// entities (cloth particles and springs) go to the top-level `overrides:` mapping. The written
-// text is compiled again before it is committed, and must reproduce theta bit for bit:
-// DP_ERR_INVALID otherwise. header: comment lines (without '#') put at the top, or NULL.
-// Comments of the source scene are not kept (libyaml does not report them).
+// Write the scene `src` (a YAML file, with the same nsets --set overrides `sets` that compiled
+// m) with the parameter block theta (m->ntheta) in place of the scene's values, atomically to
+// `path` (dp_atomic_open). The document-level overrides are written into the document; those
+// the loader gave to θ entries (generated entities, patterns such as "springs.*.stiffness=100")
+// go, as given, to the top-level `overrides:` mapping after the scene's own. Then each θ entry
+// whose value differs from what that document gives is written at its place in the document
+// (e.g. particles.ball.velocity, springs.c3.rest_length, controls.values as steps rows of nu
+// 3-vectors), or under `overrides:` when the document cannot hold it there (cloth particles and
+// springs) or it does not read back from there (the velocity of a pinned particle). A rest
+// length the document leaves to the initial distance is added when its particles moved. Numbers
+// are written with the fewest of 15, 16 or 17 significant digits that read back exactly. The
+// name of m is kept (added when the document has none). The text is compiled again before it is
+// committed and must give m's model with theta bit for bit. header: comment lines (without
+// '#', separated by '\n') put at the top, or NULL. Comments of the source scene are not kept
+// (libyaml does not report them); aliases are expanded.
+// Errors: DP_ERR_IO for an unreadable src or a path that cannot be created (nothing is left
+// behind, an existing file at path is untouched); DP_ERR_INVALID when src with sets is not the
+// scene of m, a changed value is not finite or outside its entry's range, a component of theta
+// outside every entry (the anchor of a spring between two particles) differs from the scene's,
+// or the text would not reproduce theta (naming the first entry that does not); DP_ERR_NOMEM.
 dpStatus dp_scene_write(const char *src, const char *const *sets, int nsets, const dpModel *m,
                         const double *theta, const char *header, const char *path,
                         dpError *err);
@@ -531,9 +544,9 @@ typedef enum dpOptStop {
   DP_STOP_NONE = 0,
   DP_STOP_MAX_ITER,     // the iteration budget is spent
   DP_STOP_GRAD_NORM,    // ‖projected gradient‖∞ <= gtol
-  DP_STOP_REL_CHANGE,   // |f_k − f_{k−1}| <= tol · max(|f_k|, |f_{k−1}|)
+  DP_STOP_REL_CHANGE,   // |f_k − f_{k−1}| <= tol · max(|f_k|, |f_{k−1}|) with f_k <= f_{k−1}
   DP_STOP_LINE_SEARCH,  // L-BFGS: no decrease along the steepest-descent direction either
-  DP_STOP_INTERRUPTED   // set by the caller (SIGINT / SIGTERM)
+  DP_STOP_INTERRUPTED   // set by the caller (SIGINT / SIGTERM), never by the library
 } dpOptStop;
 
 typedef struct dpOptOptions {
@@ -546,40 +559,70 @@ typedef struct dpOptOptions {
   double beta1, beta2, eps;  // Adam (Kingma & Ba 2015): 0.9, 0.999, 1e-8
 } dpOptOptions;
 
+// The defaults above, for any method (fields a method does not use are still checked by
+// dp_opt_new where the error list below says so).
 dpOptOptions dp_default_opt_options(dpOptMethod method);
 const char *dp_opt_method_name(dpOptMethod method);   // "gd", "adam", "lbfgs"
-const char *dp_opt_stop_name(dpOptStop stop);         // "max_iter", "grad_norm", ...
+// "none", "max_iter", "grad_norm", "rel_change", "line_search", "interrupted".
+const char *dp_opt_stop_name(dpOptStop stop);
 
 // The objective: f(z) and its gradient g (n) at z (n). Returns DP_OK or an error that stops
 // the optimizer (e.g. DP_ERR_DIVERGED from a rollout).
 typedef dpStatus (*dpOptFn)(void *ud, const double *z, double *f, double *g, dpError *err);
 
 // An optimizer over z in the box [lower, upper] (n each; ±INFINITY for none). Every point
-// it evaluates lies in the box: GD and Adam project their steps; L-BFGS is the projected
-// quasi-Newton method with the active set of bound-blocked variables held fixed and a
-// backtracking Armijo search along the projected path (Bertsekas, "Projected Newton methods
-// for optimization problems with simple constraints", SIAM J. Control Optim. 20(2), 1982;
-// Nocedal & Wright, Numerical Optimization, 2nd ed., Alg. 7.4 for the two-loop recursion).
+// it evaluates lies in the box: GD z ← P(z − lr·g) and Adam (Kingma & Ba, "Adam: a method for
+// stochastic optimization", ICLR 2015, Alg. 1, with bias correction) project their steps;
+// L-BFGS is the projected quasi-Newton method: variables at a bound whose gradient pushes them
+// out (and fixed ones, lower == upper) are held, the two-loop recursion with H0 = (sᵀy/yᵀy) I
+// gives the step on the others (Nocedal & Wright, Numerical Optimization, 2nd ed., 2006,
+// Alg. 7.4), and a backtracking Armijo search (c1 = 1e-4, at most 30 trials, safeguarded
+// quadratic interpolation) runs along the projected path P(z + αd) (Bertsekas, "Projected Newton
+// methods for optimization problems with simple constraints", SIAM J. Control Optim. 20(2),
+// 1982). The first step, and any step without memory, is steepest descent scaled to move no
+// variable by more than 1. A pair (s, y) is kept only when sᵀy > 1e-10 ‖s‖‖y‖. If the
+// quasi-Newton search fails, the memory is dropped and steepest descent tried once more.
+// All memory is allocated by dp_opt_new; start and iterate allocate nothing.
 typedef struct dpOptimizer dpOptimizer;
 
-// Errors: DP_ERR_INVALID for n < 1, lower > upper, lr <= 0, max_iter < 0, memory < 1.
+// lower, upper: n bounds each, or NULL for none on that side; lower == upper fixes a variable.
+// opt: not NULL. *out is NULL on failure.
+// Errors: DP_ERR_INVALID for n < 1, a NaN bound, lower > upper ("lower bound 3 > upper bound 1
+// for variable 2", 0-based), lower = +INFINITY or upper = −INFINITY, an unknown method,
+// lr <= 0, max_iter < 0, tol or gtol < 0 or NaN, memory < 1, and for Adam beta1 or beta2
+// outside [0, 1) or eps <= 0; DP_ERR_NOMEM.
 dpStatus dp_opt_new(int n, const double *lower, const double *upper, const dpOptOptions *opt,
                     dpOptimizer **out, dpError *err);
 void dp_opt_free(dpOptimizer *o);
-// Project z0 into the box and evaluate f and g there (iteration 0).
+// Project z0 (n) into the box and evaluate f and g there (iteration 0). Starting again restarts:
+// counts, L-BFGS memory, Adam moments and the best point are reset. Errors: DP_ERR_INVALID for
+// a non-finite z0; DP_ERR_DIVERGED when f or g is not finite at the start; fn's error unchanged.
 dpStatus dp_opt_start(dpOptimizer *o, dpOptFn fn, void *ud, const double *z0, dpError *err);
 // One iteration: moves to a new point and evaluates f and g there (L-BFGS may evaluate several
-// trial points). Returns an error from fn unchanged. After it, dp_opt_stop says whether a
-// stopping rule holds (max_iter is checked against dp_opt_iter).
+// trial points). It does not check the stop rules: the caller loops while dp_opt_stop is
+// DP_STOP_NONE. Returns an error from fn unchanged, and the current point then stays as it was.
+// L-BFGS treats a non-finite f or g at a trial point as no decrease and backtracks; when no
+// trial is accepted the point stays, the iteration is not counted and dp_opt_stop says
+// DP_STOP_LINE_SEARCH. GD and Adam cannot backtrack: a non-finite f or g at their new point is
+// DP_ERR_DIVERGED (the point stays). DP_ERR_INVALID before a successful dp_opt_start.
 dpStatus dp_opt_iterate(dpOptimizer *o, dpOptFn fn, void *ud, dpError *err);
+// The stop rule that holds at the current point, checked in this order: grad_norm (gtol > 0),
+// rel_change (tol > 0, from iteration 1 on, and only for a step that did not raise f, so a GD
+// or Adam oscillation whose values happen to agree goes on), line_search, max_iter
+// (dp_opt_iter >= max_iter). DP_STOP_NONE before dp_opt_start.
 dpOptStop dp_opt_stop(const dpOptimizer *o);
 int dp_opt_iter(const dpOptimizer *o);      // iterations done (0 after start)
-int dp_opt_evals(const dpOptimizer *o);     // calls of fn so far
+int dp_opt_evals(const dpOptimizer *o);     // calls of fn since dp_opt_start (its own included)
+// The arrays below belong to the optimizer, stay valid until dp_opt_free, and are updated in
+// place by start and iterate.
 const double *dp_opt_z(const dpOptimizer *o);   // current point (n)
 double dp_opt_f(const dpOptimizer *o);
 const double *dp_opt_g(const dpOptimizer *o);   // gradient at the current point (n)
-double dp_opt_pgnorm(const dpOptimizer *o);     // ∞-norm of the projected gradient
-// Best point seen (lowest f) and its f: what an interrupted run keeps.
+// ‖z − P(z − g)‖∞ at the current point: |g_i| for a free variable, less where the step −g_i
+// would cross a bound, 0 for a fixed one (Bertsekas 1982).
+double dp_opt_pgnorm(const dpOptimizer *o);
+// Best point seen (lowest f) and its f: what an interrupted run keeps. Among the start point
+// and the accepted iterates (every GD and Adam iterate, each L-BFGS point after its search).
 const double *dp_opt_best_z(const dpOptimizer *o);
 double dp_opt_best_f(const dpOptimizer *o);
 
@@ -593,12 +636,18 @@ typedef struct dpImage {
   unsigned char *rgb;   // width × height × 3
 } dpImage;
 
-// Errors: DP_ERR_INVALID for a size outside 16..8192; DP_ERR_NOMEM.
+// A white image. Errors: DP_ERR_INVALID for a size outside 16..8192; DP_ERR_NOMEM.
 dpStatus dp_image_new(int width, int height, dpImage **out, dpError *err);
+// NULL is allowed.
 void dp_image_free(dpImage *img);
-// Write as an 8-bit RGB PNG through libpng, atomically. DP_ERR_IO names path.
+// Write as an 8-bit RGB PNG through libpng (its allocations go through dp_malloc), atomically
+// (dp_atomic_open): on any failure nothing is left at path or beside it. Errors: DP_ERR_IO
+// naming path (directory missing, write failure); DP_ERR_INVALID for no image; DP_ERR_NOMEM.
 dpStatus dp_image_write_png(const dpImage *img, const char *path, dpError *err);
-// Read an 8-bit RGB or RGBA PNG (alpha dropped) — for tests and tools. DP_ERR_IO/INVALID.
+// Read a PNG (for tests and tools), converted to 8-bit RGB: palette and grey expanded, 16-bit
+// samples reduced to 8, alpha dropped (not composited). Any size up to 16384 × 16384.
+// Errors: DP_ERR_IO when the file cannot be opened; DP_ERR_INVALID naming path for a file that
+// is not a PNG, truncated or corrupt; DP_ERR_NOMEM.
 dpStatus dp_image_read_png(const char *path, dpImage **out, dpError *err);
 
 // One line series of a plot.
@@ -619,33 +668,99 @@ typedef struct dpPlotOptions {
 
 // Where data lands on the image: the plot area in pixels and the axis ranges it spans
 // (in log10 units on a log axis). Pixel column of x: x0 + (x − xmin)/(xmax − xmin)·(x1 − x0);
-// row of y: y1 − (y − ymin)/(ymax − ymin)·(y1 − y0).
+// row of y: y1 − (y − ymin)/(ymax − ymin)·(y1 − y0) (pixel (i, j) is centred at (i, j); the
+// frame line is drawn on the area's outermost pixels, over the data).
 typedef struct dpPlotFrame {
   int x0, y0, x1, y1;          // plot area, inclusive, y0 the top row
   double xmin, xmax, ymin, ymax;
 } dpPlotFrame;
 
 dpPlotOptions dp_default_plot_options(void);
-// Draw a line plot: axes with ticks and numeric tick labels, axis labels, title, a legend, and
-// each series in its own colour. frame (may be NULL) receives the layout. Errors:
-// DP_ERR_INVALID for no series or no finite point to plot.
+// Draw a line plot on a white background: a framed plot area with light grid lines, ticks of 1,
+// 2 or 5 × 10^k with numeric labels (decades and minor ticks on a log axis), axis labels (y
+// turned), a title, a legend at the top right inside the area (when there are several series
+// or the first has a label; unlabelled series are called "series N"), and each series in its
+// own colour as a 2-pixel line clipped to the area; series k gets colour k mod 8 of #1f77b4,
+// #ff7f0e, #2ca02c, #d62728, #9467bd, #8c564b, #e377c2, #17becf (matplotlib's "tab10" without
+// its grey and olive; everything else in a plot is grey, black or white). A point that
+// cannot be drawn (non-finite x or y, y <= 0 on a log axis) breaks the line; a point between
+// two breaks is a dot. Automatic ranges cover the drawable points, rounded out to ticks
+// (decades on a log axis); a constant gets ±5% of its value (±0.5 around 0). Text is the
+// built-in 5 × 7 font, doubled from 1200 × 750 pixels. opt NULL: the defaults. frame (may be
+// NULL) receives the layout. Errors: DP_ERR_INVALID for no series, a series of n > 0 without
+// x or y, no drawable point, limits that are infinite, reversed or (log axis) not positive,
+// or a size outside 16..8192 or too small to hold the area; DP_ERR_NOMEM.
 dpStatus dp_plot(const dpPlotSeries *series, int nseries, const dpPlotOptions *opt,
                  dpImage **out, dpPlotFrame *frame, dpError *err);
 
 // Orthographic views of a scene: the two world axes mapped to image right and up.
 typedef enum dpView { DP_VIEW_XZ = 0, DP_VIEW_XY, DP_VIEW_YZ } dpView;
 
-// World bounds [lo, hi] (3 each) of what a render of model m shows over frames x (nframes ×
-// np × 3): every particle position, spring anchors and the finite colliders; the ground plane
-// adds its height. Used to frame all frames of a trajectory alike.
+// World bounds [lo, hi] (3 each, m) of what a render of model m shows over frames x (nframes ×
+// np × 3; NULL when nframes is 0): every finite particle position, spring anchors and the
+// finite colliders (boxes and spheres whole); the ground plane adds its height to z. theta:
+// the parameter block (m->ntheta) or NULL for m->theta0. An axis nothing reaches gets
+// [−0.5, 0.5]; when everything is one point, a metre cube around it. Used to frame all frames
+// of a trajectory alike.
 void dp_render_bounds(const dpModel *m, const double *theta, const double *x, size_t nframes,
                       double lo[3], double hi[3]);
-// Draw one frame: colliders (ground as a line and shaded half-plane, boxes as rectangles,
-// spheres as circles), springs as lines, particles as disks (pinned ones marked), a time
-// label. lo/hi from dp_render_bounds (with a margin added here). x: np × 3 positions, m.
+// Draw one frame over the whole of img (any size): ground as a line with the half-plane below
+// shaded (in the XY view the whole image is tinted), boxes as filled rectangles with an
+// outline, spheres as filled circles, springs as thin lines (anchors as small squares),
+// particles as #1f77b4 disks (radius min(W, H)/120 clamped to 3..8 pixels) and pinned ones as
+// #d62728 squares, the time "t = 0.250 s" at the top left and the view's name at the top right.
+// The ground line is #6b5b45, 2 pixels wide. x: np × 3 positions (m); theta as for
+// dp_render_bounds. Mapping of world axes (a, b) = (x, z), (x, y) or (y, z): with extents
+// Δa = hi[a] − lo[a], Δb likewise, D = max(Δa, Δb) (1 m when below 1e-9 m), margin μ = 0.08·D
+// and scale s = min(W/(Δa + 2μ), H/(Δb + 2μ)) pixels per metre, a point lands at column
+// (W − 1)/2 + (p[a] − (lo[a] + hi[a])/2)·s and row (H − 1)/2 − (p[b] − (lo[b] + hi[b])/2)·s.
+// Non-finite positions are skipped. Errors: DP_ERR_INVALID for a NULL model or image, x NULL
+// with particles, non-finite bounds or an unknown view.
 dpStatus dp_render_frame(const dpModel *m, const double *theta, const double *x, double time,
                          dpView view, const double lo[3], const double hi[3], dpImage *img,
                          dpError *err);
+
+// ============================================================================================
+// Optimization problems: the scene's parameters as optimizer variables
+// ============================================================================================
+
+// The variables z of an optimization over some θ components: z_i = θ_j (linear scale) or
+// log θ_j (log scale, for positive quantities: the optimizer then moves by relative amounts and
+// never reaches 0). Bounds in z come from the scene's `parameters:` list intersected with the
+// entry's admissible range (dpParam.lower/upper). The objective is the rollout loss, its
+// gradient ∂L/∂z_i = ∂L/∂θ_j (linear) or θ_j ∂L/∂θ_j (log).
+typedef struct dpProblem {
+  const dpModel *m;
+  const dpLoss *loss;
+  size_t n;              // variables
+  size_t *index;         // n θ indices
+  unsigned char *log;    // n: 1 for log scale
+  double *lower, *upper; // n bounds in z (±INFINITY for none)
+  char (*name)[DP_PATH_MAX + 16];  // n column names: "particles.ball.velocity[0]", "gravity[2]"
+  double *theta;         // ntheta working θ (starts as m->theta0)
+  double *theta_bar;     // ntheta gradient of the last evaluation
+  dpRollout *rollout;
+  int evals;             // objective evaluations
+  int diverged;          // the last evaluation diverged (its f is NaN); message in diverge_err
+  dpError diverge_err;
+} dpProblem;
+
+// Variables from the paths `wrt` (nwrt patterns, as for dp_param_select; each component once,
+// in order of first selection), or from the scene's `parameters:` list when nwrt is 0. A --wrt
+// pattern that names a `parameters:` entry takes its bounds and scale. Errors: DP_ERR_INVALID
+// when nothing is selected, a pattern matches nothing (with a suggestion), a log-scale
+// component is not > 0, or a bound is not below the other; DP_ERR_NOMEM.
+dpStatus dp_problem_new(const dpModel *m, const dpLoss *loss, const char *const *wrt, int nwrt,
+                        dpDevice device, int checkpoint_every, dpProblem **out, dpError *err);
+void dp_problem_free(dpProblem *p);
+// z (n) from θ (ntheta), and θ from z (the other components of θ are left as they are).
+void dp_problem_to_z(const dpProblem *p, const double *theta, double *z);
+void dp_problem_to_theta(const dpProblem *p, const double *z, double *theta);
+// A dpOptFn (ud = the dpProblem): sets p->theta from z, runs the rollout forward and backward,
+// and returns f = L and g = ∂L/∂z. A diverged rollout is not an error here: f = NaN, g = 0,
+// p->diverged = 1 and the message kept in p->diverge_err, so a line search backs off; other
+// failures are returned.
+dpStatus dp_problem_eval(void *ud, const double *z, double *f, double *g, dpError *err);
 
 // ============================================================================================
 // CUDA backend

@@ -1,0 +1,515 @@
+// Writing a scene with a new parameter block θ (dp_scene_write, for dp-optimize): the source
+// document with its --set overrides, each changed θ entry at its place in the document or under
+// `overrides:` (applied after compiling, so it always reads back), emitted as YAML, compiled
+// again and compared with θ bit for bit before the file is committed.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dp/dp.h"
+#include "core_text.h"
+#include "io_scene.h"
+#include "io_yaml.h"
+
+// Where an entry's value is written: left as the document gives it, at its place in the
+// document, or under `overrides:`. An entry only moves forward, so a few passes settle.
+enum { KEEP = 0, IN_PLACE, OVERRIDE };
+#define MAX_PASSES 4
+
+// ---- values -------------------------------------------------------------------------------------
+
+// The shortest of %.15g, %.16g and %.17g that reads back as x bit for bit (%.17g always does),
+// with ".0" added where it would otherwise read as an integer.
+static void format_number(double x, char *buf, size_t size) {
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(buf, size, "%.*g", prec, x);
+    double y = strtod(buf, NULL);
+    if (memcmp(&x, &y, sizeof x) == 0) {
+      break;
+    }
+  }
+  if (strpbrk(buf, ".eE") == NULL) {
+    size_t n = strlen(buf);
+    snprintf(buf + n, size - n, ".0");
+  }
+}
+
+static dpYNode *number_node(double x) {
+  char buf[40];
+  format_number(x, buf, sizeof buf);
+  return dp_yaml_new_scalar(buf, 0);
+}
+
+// A list of n numbers; NULL when out of memory.
+static dpYNode *vector_node(const double *x, size_t n) {
+  dpYNode *v = dp_yaml_new(DP_Y_SEQ);
+  for (size_t i = 0; v != NULL && i < n; i++) {
+    dpYNode *item = number_node(x[i]);
+    if (item == NULL || !dp_yaml_push(v, item)) {
+      dp_yaml_free(v);
+      v = NULL;
+    }
+  }
+  return v;
+}
+
+// The value of entry p in theta as the document writes it: a number, a list, or for controls
+// the rows of controls.values (steps × nu 3-vectors). NULL when out of memory.
+static dpYNode *entry_node(const dpParam *p, const double *theta) {
+  const double *x = theta + p->offset;
+  if (p->ndim == 0) {
+    return number_node(x[0]);
+  }
+  if (p->ndim != 3) {
+    return vector_node(x, p->len);
+  }
+  dpYNode *rows = dp_yaml_new(DP_Y_SEQ);
+  for (size_t t = 0; rows != NULL && t < p->shape[0]; t++) {
+    dpYNode *row = dp_yaml_new(DP_Y_SEQ);
+    for (size_t k = 0; row != NULL && k < p->shape[1]; k++) {
+      dpYNode *u = vector_node(x + 3 * (t * p->shape[1] + k), 3);
+      if (u == NULL || !dp_yaml_push(row, u)) {
+        dp_yaml_free(row);
+        row = NULL;
+      }
+    }
+    if (row == NULL || !dp_yaml_push(rows, row)) {
+      dp_yaml_free(rows);
+      rows = NULL;
+    }
+  }
+  return rows;
+}
+
+// ---- the document -------------------------------------------------------------------------------
+
+// Keep the model's name: a document without `name` gets one first (the loader would otherwise
+// name the scene after the written file).
+static dpStatus keep_name(dpYNode *root, const char *name, const char *path, dpError *err) {
+  if (dp_yaml_get(root, "name", NULL) != NULL) {
+    return DP_OK;
+  }
+  dpYNode *v = dp_yaml_new_scalar(name, 1);
+  if (v == NULL || !dp_yaml_put(root, "name", v, NULL)) {
+    return dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory");
+  }
+  dpYNode *k = root->keys[root->n - 1];
+  memmove(root->keys + 1, root->keys, (root->n - 1) * sizeof *root->keys);
+  memmove(root->items + 1, root->items, (root->n - 1) * sizeof *root->items);
+  root->keys[0] = k;
+  root->items[0] = v;
+  return DP_OK;
+}
+
+// The `overrides:` mapping of root, created (last) when absent.
+static dpStatus overrides_map(dpYNode *root, const char *path, dpYNode **out, dpError *err) {
+  dpYNode *ov = dp_yaml_get(root, "overrides", NULL);
+  if (ov == NULL) {
+    ov = dp_yaml_new(DP_Y_MAP);
+    if (ov == NULL || !dp_yaml_put(root, "overrides", ov, NULL)) {
+      return dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory");
+    }
+  }
+  if (ov->kind != DP_Y_MAP) {
+    return dp_error_set(err, DP_ERR_INVALID, path, 0, 0,
+                        "cannot write '%s': 'overrides' of the scene is not a mapping", path);
+  }
+  *out = ov;
+  return DP_OK;
+}
+
+// Set `overrides: {key: value}` last in the mapping (so that it wins over earlier patterns);
+// takes ownership of value.
+static dpStatus put_override(dpYNode *root, const char *key, dpYNode *value, const char *path,
+                             dpError *err) {
+  dpYNode *ov = NULL;
+  dpStatus st = value == NULL ? dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory")
+                              : overrides_map(root, path, &ov, err);
+  if (st != DP_OK) {
+    dp_yaml_free(value);
+    return st;
+  }
+  dp_yaml_remove(ov, key);
+  return dp_yaml_append(ov, key, value)
+             ? DP_OK
+             : dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory");
+}
+
+typedef struct {
+  const char *key;
+  size_t index;
+} dpKeyIndex;
+
+static int key_index_cmp(const void *a, const void *b) {
+  return strcmp(((const dpKeyIndex *)a)->key, ((const dpKeyIndex *)b)->key);
+}
+
+// Append every entry in state OVERRIDE to `overrides:`, in table order after the pairs there (a
+// pair of the same path already there is dropped). A scene can have an override for every
+// entry, so existing pairs are looked up by bisection.
+static dpStatus put_overrides(dpYNode *root, const dpModel *m, const unsigned char *state,
+                              const double *theta, const char *path, dpError *err) {
+  size_t count = 0;
+  for (size_t i = 0; i < m->nparam; i++) {
+    count += state[i] == OVERRIDE;
+  }
+  if (count == 0) {
+    return DP_OK;
+  }
+  dpYNode *ov;
+  dpStatus st = overrides_map(root, path, &ov, err);
+  if (st != DP_OK) {
+    return st;
+  }
+  size_t n0 = ov->n;
+  dpKeyIndex *sorted = dp_malloc((n0 > 0 ? n0 : 1) * sizeof *sorted);
+  unsigned char *drop = dp_calloc(n0 > 0 ? n0 : 1, 1);
+  if (sorted == NULL || drop == NULL) {
+    st = dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory");
+    goto done;
+  }
+  for (size_t k = 0; k < n0; k++) {
+    sorted[k].key = ov->keys[k]->text;
+    sorted[k].index = k;
+  }
+  qsort(sorted, n0, sizeof *sorted, key_index_cmp);
+  for (size_t i = 0; i < m->nparam; i++) {
+    dpKeyIndex probe = {m->param[i].path, 0};
+    const dpKeyIndex *hit =
+        state[i] == OVERRIDE ? bsearch(&probe, sorted, n0, sizeof *sorted, key_index_cmp) : NULL;
+    if (hit != NULL) {
+      drop[hit->index] = 1;
+    }
+  }
+  size_t kept = 0;
+  for (size_t k = 0; k < n0; k++) {
+    if (drop[k]) {
+      dp_yaml_free(ov->keys[k]);
+      dp_yaml_free(ov->items[k]);
+    } else {
+      ov->keys[kept] = ov->keys[k];
+      ov->items[kept++] = ov->items[k];
+    }
+  }
+  ov->n = kept;
+  for (size_t i = 0; i < m->nparam && st == DP_OK; i++) {
+    if (state[i] != OVERRIDE) {
+      continue;
+    }
+    dpYNode *v = entry_node(&m->param[i], theta);
+    if (v == NULL || !dp_yaml_append(ov, m->param[i].path, v)) {
+      st = dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory");
+    }
+  }
+done:
+  dp_free(sorted);
+  dp_free(drop);
+  return st;
+}
+
+// Write entry p at its place in the document when the document has (or may insert) it there;
+// *placed is 0 otherwise (a generated entity).
+static dpStatus put_in_place(dpYNode *root, const dpParam *p, const double *theta,
+                             const char *path, int *placed, dpError *err) {
+  *placed = 0;
+  dpYNode *v = entry_node(p, theta);
+  if (v == NULL) {
+    return dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory");
+  }
+  size_t count = 0;
+  dpStatus st = dp_yaml_apply(root, p->ndim == 3 ? "controls.values" : p->path, v,
+                              dp_scene_may_insert, NULL, &count, err);
+  dp_yaml_free(v);
+  *placed = count > 0;
+  return st;
+}
+
+// Emit root and compile the text (named `name` in messages). *text receives the text.
+static dpStatus compile(const dpYNode *root, const char *header, const char *name,
+                        const char *path, char **text, size_t *len, dpModel **out,
+                        dpError *err) {
+  *out = NULL;
+  *text = dp_yaml_emit(root, header, len);
+  if (*text == NULL) {
+    return dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory");
+  }
+  dpError e;
+  dp_error_clear(&e);
+  dpStatus st = dp_scene_parse(*text, *len, name, NULL, 0, out, &e);
+  if (st == DP_ERR_NOMEM) {
+    return dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory");
+  }
+  if (st != DP_OK) {
+    return dp_error_set(err, DP_ERR_INVALID, path, 0, 0,
+                        "cannot write '%s': the scene written does not load (line %d: %s)", path,
+                        e.line, e.message);
+  }
+  return DP_OK;
+}
+
+// ---- comparing models ---------------------------------------------------------------------------
+
+static int same_bits(const void *a, const void *b, size_t n) {
+  return n == 0 || memcmp(a, b, n) == 0;
+}
+
+static int same_names(dpName *a, dpName *b, int n) {
+  for (int i = 0; i < n; i++) {
+    if (strcmp(a[i], b[i]) != 0) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+// Describe in what the first difference between models a and b other than θ's values; 0 when
+// they agree.
+static int differ(const dpModel *a, const dpModel *b, char *what, size_t size) {
+  if (strcmp(a->name, b->name) != 0) {
+    snprintf(what, size, "the name '%s' is not '%s'", a->name, b->name);
+    return 1;
+  }
+  if (!same_bits(&a->dt, &b->dt, sizeof a->dt) || a->steps != b->steps ||
+      a->substeps != b->substeps || a->integrator != b->integrator ||
+      !same_bits(&a->divergence_limit, &b->divergence_limit, sizeof(double))) {
+    snprintf(what, size, "dt, steps, substeps, integrator or divergence_limit differ");
+    return 1;
+  }
+  if (a->np != b->np || a->ns != b->ns || a->nc != b->nc || a->nu != b->nu) {
+    snprintf(what, size, "%d particles, %d springs, %d colliders, %d controls instead of %d, %d, "
+             "%d, %d", a->np, a->ns, a->nc, a->nu, b->np, b->ns, b->nc, b->nu);
+    return 1;
+  }
+  if (!same_names(a->pname, b->pname, a->np) || !same_bits(a->pinned, b->pinned, (size_t)a->np) ||
+      !same_names(a->sname, b->sname, a->ns) ||
+      !same_bits(a->sa, b->sa, (size_t)a->ns * sizeof *a->sa) ||
+      !same_bits(a->sb, b->sb, (size_t)a->ns * sizeof *a->sb) ||
+      !same_names(a->cname, b->cname, a->nc) ||
+      !same_bits(a->ctype, b->ctype, (size_t)a->nc * sizeof *a->ctype) ||
+      !same_bits(a->uparticle, b->uparticle, (size_t)a->nu * sizeof *a->uparticle)) {
+    snprintf(what, size, "names, pins or connections differ");
+    return 1;
+  }
+  if (a->ntheta != b->ntheta || a->nparam != b->nparam) {
+    snprintf(what, size, "%zu parameters instead of %zu", a->ntheta, b->ntheta);
+    return 1;
+  }
+  for (size_t i = 0; i < a->nparam; i++) {
+    const dpParam *p = &a->param[i], *q = &b->param[i];
+    if (strcmp(p->path, q->path) != 0 || p->offset != q->offset || p->len != q->len) {
+      snprintf(what, size, "parameter '%.100s' instead of '%.100s'", p->path, q->path);
+      return 1;
+    }
+  }
+  if (a->nspec != b->nspec) {
+    snprintf(what, size, "%zu 'parameters' entries instead of %zu", a->nspec, b->nspec);
+    return 1;
+  }
+  for (size_t i = 0; i < a->nspec; i++) {
+    const dpParamSpec *p = &a->spec[i], *q = &b->spec[i];
+    if (strcmp(p->path, q->path) != 0 || !same_bits(&p->lower, &q->lower, sizeof(double)) ||
+        !same_bits(&p->upper, &q->upper, sizeof(double)) || p->log_scale != q->log_scale) {
+      snprintf(what, size, "'parameters' entry %zu ('%.100s') differs", i, p->path);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int entry_differs(const dpParam *p, const double *x, const double *y) {
+  return !same_bits(x + p->offset, y + p->offset, p->len * sizeof *x);
+}
+
+// Every component of a changed entry must be one the loader accepts.
+static dpStatus check_value(const dpParam *p, const double *theta, const char *path,
+                            dpError *err) {
+  double lo, hi;
+  int lo_open;
+  dp_scene_param_range(p, &lo, &lo_open, &hi);
+  for (size_t c = 0; c < p->len; c++) {
+    double x = theta[p->offset + c];
+    if (!isfinite(x)) {
+      return dp_error_set(err, DP_ERR_INVALID, path, 0, 0,
+                          "cannot write '%s': '%s' is not finite (component %zu is %g)", path,
+                          p->path, c, x);
+    }
+    if ((lo_open ? !(x > lo) : !(x >= lo)) || x > hi) {
+      return dp_error_set(err, DP_ERR_INVALID, path, 0, 0,
+                          "cannot write '%s': '%s' is %g, outside its range (%s %g, <= %g)", path,
+                          p->path, x, lo_open ? ">" : ">=", lo, hi);
+    }
+  }
+  return DP_OK;
+}
+
+static int matches_any(const dpModel *m, const char *pattern) {
+  for (size_t i = 0; i < m->nparam; i++) {
+    if (dp_path_match(pattern, m->param[i].path)) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
+// ---- the writer ---------------------------------------------------------------------------------
+
+dpStatus dp_scene_write(const char *src, const char *const *sets, int nsets, const dpModel *m,
+                        const double *theta, const char *header, const char *path,
+                        dpError *err) {
+  char *src_text = NULL, *text = NULL;
+  size_t src_len = 0, len = 0;
+  dpSceneDoc doc;
+  memset(&doc, 0, sizeof doc);
+  dpModel *full = NULL, *base = NULL, *got = NULL;
+  dpYNode *work = NULL;
+  unsigned char *state = NULL, *covered = NULL;
+  dpAtomicFile af;
+  memset(&af, 0, sizeof af);
+  char what[256];
+  dpStatus st;
+  if (src == NULL || m == NULL || theta == NULL || path == NULL || m->theta0 == NULL) {
+    return dp_error_set(err, DP_ERR_INVALID, path, 0, 0,
+                        "dp_scene_write needs a source scene, a compiled model, θ and a path");
+  }
+  // The scene as the loader compiles it with the overrides: it must be the model's.
+  if ((st = dp_scene_read(src, &src_text, &src_len, err)) != DP_OK ||
+      (st = dp_scene_parse(src_text, src_len, src, sets, nsets, &full, err)) != DP_OK) {
+    goto done;
+  }
+  if (differ(full, m, what, sizeof what)) {
+    st = dp_error_set(err, DP_ERR_INVALID, path, 0, 0,
+                      "cannot write '%s': '%s' with these overrides is not the scene of the "
+                      "model (%s)",
+                      path, src, what);
+    goto done;
+  }
+  if ((st = dp_scene_doc(src_text, src_len, src, sets, nsets, &doc, err)) != DP_OK ||
+      (st = keep_name(doc.root, m->name, path, err)) != DP_OK) {
+    goto done;
+  }
+  // The --set overrides the loader gave to θ go under `overrides:`, after the scene's own (the
+  // loader's order), as they were given: "springs.*.stiffness=100" stays one line.
+  for (int i = 0; i < doc.nsets; i++) {
+    const dpSceneSet *s = &doc.sets[i];
+    if (dp_scene_set_theta(s) && matches_any(m, s->path) &&
+        (st = put_override(doc.root, s->path, dp_yaml_copy(s->value, NULL), path, err)) !=
+            DP_OK) {
+      goto done;
+    }
+  }
+  // The document alone now gives what the file and the overrides give; theta's changes are
+  // written against it.
+  if ((st = compile(doc.root, NULL, path, path, &text, &len, &base, err)) != DP_OK) {
+    goto done;
+  }
+  if (differ(base, full, what, sizeof what) ||
+      !same_bits(base->theta0, full->theta0, m->ntheta * sizeof *theta)) {
+    st = dp_error_set(err, DP_ERR_INVALID, path, 0, 0,
+                      "cannot write '%s': the --set overrides do not carry over into the scene",
+                      path);
+    goto done;
+  }
+  // θ components outside every entry (the anchor slots of springs between two particles) have
+  // no place in a scene.
+  state = dp_calloc(m->nparam > 0 ? m->nparam : 1, 1);
+  covered = dp_calloc(m->ntheta > 0 ? m->ntheta : 1, 1);
+  if (state == NULL || covered == NULL) {
+    st = dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory");
+    goto done;
+  }
+  for (size_t i = 0; i < m->nparam; i++) {
+    memset(covered + m->param[i].offset, 1, m->param[i].len);
+  }
+  for (size_t i = 0; i < m->ntheta; i++) {
+    if (!covered[i] && !same_bits(&theta[i], &base->theta0[i], sizeof *theta)) {
+      st = dp_error_set(err, DP_ERR_INVALID, path, 0, 0,
+                        "cannot write '%s': θ[%zu] = %g belongs to no parameter and differs from "
+                        "the scene's %g",
+                        path, i, theta[i], base->theta0[i]);
+      goto done;
+    }
+  }
+  for (size_t i = 0; i < m->nparam; i++) {
+    const dpParam *p = &m->param[i];
+    if (entry_differs(p, theta, base->theta0)) {
+      if ((st = check_value(p, theta, path, err)) != DP_OK) {
+        goto done;
+      }
+      state[i] = IN_PLACE;
+    }
+  }
+  for (int pass = 0;; pass++) {
+    dp_free(text);
+    text = NULL;
+    dp_model_free(got);
+    got = NULL;
+    dp_yaml_free(work);
+    if ((work = dp_yaml_copy(doc.root, NULL)) == NULL) {
+      st = dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory");
+      goto done;
+    }
+    for (size_t i = 0; i < m->nparam; i++) {
+      int placed = 0;
+      if (state[i] == IN_PLACE) {
+        if ((st = put_in_place(work, &m->param[i], theta, path, &placed, err)) != DP_OK) {
+          goto done;
+        }
+        state[i] = placed ? IN_PLACE : OVERRIDE;
+      }
+    }
+    if ((st = put_overrides(work, m, state, theta, path, err)) != DP_OK ||
+        (st = compile(work, header, path, path, &text, &len, &got, err)) != DP_OK) {
+      goto done;
+    }
+    if (differ(got, m, what, sizeof what)) {
+      st = dp_error_set(err, DP_ERR_INVALID, path, 0, 0,
+                        "cannot write '%s': the scene written is not the model's (%s)", path,
+                        what);
+      goto done;
+    }
+    int mismatch = 0;
+    for (size_t i = 0; i < m->nparam; i++) {
+      if (!entry_differs(&m->param[i], theta, got->theta0)) {
+        continue;
+      }
+      // `overrides:` is applied last, so an entry there that does not read back never will.
+      if (state[i] == OVERRIDE || pass + 1 == MAX_PASSES) {
+        st = dp_error_set(err, DP_ERR_INVALID, path, 0, 0,
+                          "cannot write '%s': '%s' does not read back as the value written",
+                          path, m->param[i].path);
+        goto done;
+      }
+      state[i]++;
+      mismatch = 1;
+    }
+    if (!mismatch) {
+      break;
+    }
+  }
+  if (!same_bits(theta, got->theta0, m->ntheta * sizeof *theta)) {
+    st = dp_error_set(err, DP_ERR_INVALID, path, 0, 0,
+                      "cannot write '%s': the scene written does not reproduce θ", path);
+    goto done;
+  }
+  if ((st = dp_atomic_open(&af, path, err)) != DP_OK) {
+    goto done;
+  }
+  if (len > 0 && fwrite(text, 1, len, af.f) != len) {
+    st = dp_error_set(err, DP_ERR_IO, path, 0, 0, "cannot write '%s'", path);
+    goto done;
+  }
+  st = dp_atomic_commit(&af, err);
+done:
+  dp_atomic_abort(&af);
+  dp_free(src_text);
+  dp_free(text);
+  dp_free(state);
+  dp_free(covered);
+  dp_yaml_free(work);
+  dp_model_free(full);
+  dp_model_free(base);
+  dp_model_free(got);
+  dp_scene_doc_free(&doc);
+  return st;
+}

@@ -1,0 +1,59 @@
+# The optimization tasks of dp, one make target each (included by the top-level Makefile):
+#   make task-projectile    launch velocity to hit a target 30 m away through quadratic drag
+#   make task-bounce        the bounce benchmark: initial velocity, GD, lr 0.02, 250 iterations
+#   make task-spring-cage   eight rest lengths that move a caged particle to a point
+#   make task-sysid         mass, stiffness and damping of an oscillator from noisy positions
+#   make task-cloth         corner forces that carry a cloth's centre of mass to a target
+#   make tasks              all five
+# Each writes out/tasks/NAME.{yaml,csv,npz,json}, checks its criterion with
+# scripts/task_check.py, and checks that dp-differentiate on the optimized scene reproduces the
+# loss. TASK_FLAGS adds dp-optimize options (e.g. TASK_FLAGS=--progress).
+
+TASK_OUT ?= out/tasks
+TASK_BIN ?= $(BUILD)/bin
+PY ?= /usr/bin/python3
+TASK_TOOLS := $(TASK_BIN)/dp-optimize $(TASK_BIN)/dp-differentiate $(TASK_BIN)/dp-simulate
+
+.PHONY: tasks task-projectile task-bounce task-spring-cage task-sysid task-cloth sysid-data
+tasks: task-projectile task-bounce task-spring-cage task-sysid task-cloth
+
+# run_task NAME SCENE LOSS DP-OPTIMIZE-OPTIONS CHECKS
+define run_task
+	@mkdir -p $(TASK_OUT)
+	$(TASK_BIN)/dp-optimize $(2) $(3) $(4) $(TASK_FLAGS) -o $(TASK_OUT)/$(1).yaml \
+	  --history $(TASK_OUT)/$(1).csv --trajectory $(TASK_OUT)/$(1).npz --json \
+	  > $(TASK_OUT)/$(1).json
+	$(TASK_BIN)/dp-differentiate $(TASK_OUT)/$(1).yaml $(3) --json > $(TASK_OUT)/$(1).check.json
+	$(PY) scripts/task_check.py $(TASK_OUT)/$(1).json $(5) \
+	  --reproduce $(TASK_OUT)/$(1).check.json
+endef
+
+task-projectile: $(TASK_TOOLS)
+	$(call run_task,projectile,scenes/projectile.yaml,scenes/projectile.json,\
+	  --method lbfgs --max-iter 100,--loss-below 1e-8 --max-iter 100)
+
+# The benchmark also requires the adjoint to agree with central differences at the start.
+task-bounce: $(TASK_TOOLS)
+	$(TASK_BIN)/dp-differentiate scenes/bounce.yaml scenes/bounce.json --check \
+	  --check-tol 1e-6 --quiet
+	$(call run_task,bounce,scenes/bounce.yaml,scenes/bounce.json,\
+	  --method gd --lr 0.02 --max-iter 250 --tol 0,--loss-below 1e-2 --max-iter 250)
+
+task-spring-cage: $(TASK_TOOLS)
+	$(call run_task,spring_cage,scenes/spring_cage.yaml,scenes/spring_cage.json,\
+	  --method lbfgs --max-iter 100,--loss-below 1e-10 --max-iter 100)
+
+task-sysid: $(TASK_TOOLS)
+	$(call run_task,sysid,scenes/sysid.yaml,scenes/sysid.json,\
+	  --method lbfgs --max-iter 300,--max-iter 300 --param particles.bob.mass=1 \
+	  --param springs.spring.stiffness=40 --param springs.spring.damping=0.5 --rel-tol 0.01)
+
+task-cloth: $(TASK_TOOLS)
+	$(call run_task,cloth_control,scenes/cloth_control.yaml,scenes/cloth_control.json,\
+	  --method lbfgs --max-iter 100,--loss-below 1e-4 --max-iter 100)
+
+# Regenerate the synthetic observations of task-sysid: the true constants, 1 mm of noise.
+sysid-data: $(TASK_BIN)/dp-simulate
+	$(TASK_BIN)/dp-simulate scenes/sysid.yaml --set particles.bob.mass=1 \
+	  --set springs.spring.stiffness=40 --set springs.spring.damping=0.5 \
+	  --noise 0.001 --seed 1 -o scenes/sysid_obs.npz

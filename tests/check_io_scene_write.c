@@ -1,0 +1,734 @@
+// Tests of the YAML emitter (lib/io_yaml_emit.c) and the scene writer (lib/io_scene_write.c):
+// layout and scalar round trips, every example scene written with a perturbed θ and read back
+// bit for bit, values in place and under `overrides:` (generated entities, pinned velocities,
+// rest lengths, controls, --set overrides), errors that leave nothing behind, and allocation
+// failures.
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check_suites.h"
+#include "dp/dp.h"
+#include "io_yaml.h"
+#include "testutil.h"
+
+#define PYTHON "/usr/bin/python3"
+
+// ---- helpers ------------------------------------------------------------------------------------
+
+static char g_dir[64];
+
+static void dir_make(void) {
+  snprintf(g_dir, sizeof g_dir, "/tmp/dp-scene-write-XXXXXX");
+  ck_assert_msg(mkdtemp(g_dir) != NULL, "mkdtemp: %s", strerror(errno));
+}
+
+static void dir_file(const char *name, char *out, size_t cap) {
+  snprintf(out, cap, "%s/%s", g_dir, name);
+}
+
+// Entries of the scratch directory other than . and .., with names starting with prefix.
+static int dir_count(const char *prefix) {
+  DIR *d = opendir(g_dir);
+  ck_assert_ptr_nonnull(d);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+        strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+      n++;
+    }
+  }
+  closedir(d);
+  return n;
+}
+
+static void dir_remove(void) {
+  DIR *d = opendir(g_dir);
+  if (d == NULL) {
+    return;
+  }
+  struct dirent *e;
+  char p[512];
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+      snprintf(p, sizeof p, "%s/%s", g_dir, e->d_name);
+      unlink(p);
+    }
+  }
+  closedir(d);
+  rmdir(g_dir);
+}
+
+static void write_text(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  ck_assert_ptr_nonnull(f);
+  ck_assert_uint_eq(fwrite(text, 1, strlen(text), f), strlen(text));
+  fclose(f);
+}
+
+// The whole file (malloc'ed, NUL-terminated).
+static char *read_text(const char *path) {
+  FILE *f = fopen(path, "rb");
+  ck_assert_msg(f != NULL, "cannot open %s", path);
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  char *s = malloc((size_t)n + 1);
+  ck_assert_ptr_nonnull(s);
+  ck_assert_uint_eq(fread(s, 1, (size_t)n, f), (size_t)n);
+  s[n] = '\0';
+  fclose(f);
+  return s;
+}
+
+static int file_exists(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0;
+}
+
+static dpModel *load_ok(const char *path, const char *const *sets, int nsets) {
+  dpModel *m = NULL;
+  dpError err;
+  dp_error_clear(&err);
+  dpStatus st = dp_scene_load(path, sets, nsets, &m, &err);
+  ck_assert_msg(st == DP_OK, "%s: %s:%d:%d: %s", path, err.file, err.line, err.column,
+                err.message);
+  return m;
+}
+
+static double *theta_copy(const dpModel *m) {
+  double *th = malloc((m->ntheta > 0 ? m->ntheta : 1) * sizeof *th);
+  ck_assert_ptr_nonnull(th);
+  memcpy(th, m->theta0, m->ntheta * sizeof *th);
+  return th;
+}
+
+// θ[i] = scale θ[i] + shift + step k (k counting the components selected); the number of
+// components changed (0 when nothing matches).
+static size_t perturb(const dpModel *m, double *th, const char *pattern, double scale,
+                      double shift, double step) {
+  dpSelection sel;
+  dpError err;
+  dp_error_clear(&err);
+  if (dp_param_select(m, pattern, &sel, &err) != DP_OK) {
+    return 0;
+  }
+  for (size_t k = 0; k < sel.n; k++) {
+    th[sel.index[k]] = scale * th[sel.index[k]] + shift + step * (double)k;
+  }
+  size_t n = sel.n;
+  dp_selection_free(&sel);
+  return n;
+}
+
+// Index in θ of component k of the one entry at path.
+static size_t index_of(const dpModel *m, const char *path, size_t k) {
+  dpSelection sel;
+  dpError err;
+  dp_error_clear(&err);
+  ck_assert_msg(dp_param_select(m, path, &sel, &err) == DP_OK, "%s", err.message);
+  ck_assert_uint_lt(k, sel.n);
+  size_t i = sel.index[k];
+  dp_selection_free(&sel);
+  return i;
+}
+
+// Write, then load the file alone (no --set) and require θ, its layout and the name to be the
+// same bit for bit. Returns the file's text (free it).
+static char *write_and_check(const char *src, const char *const *sets, int nsets,
+                             const dpModel *m, const double *th, const char *out) {
+  dpError err;
+  dp_error_clear(&err);
+  dpStatus st = dp_scene_write(src, sets, nsets, m, th, "written by a test\nsecond line", out,
+                               &err);
+  ck_assert_msg(st == DP_OK, "write %s: %s", src, err.message);
+  dpModel *r = load_ok(out, NULL, 0);
+  ck_assert_str_eq(r->name, m->name);
+  ck_assert_uint_eq(r->ntheta, m->ntheta);
+  ck_assert_uint_eq(r->nparam, m->nparam);
+  for (size_t i = 0; i < m->nparam; i++) {
+    ck_assert_str_eq(r->param[i].path, m->param[i].path);
+  }
+  for (size_t i = 0; i < m->ntheta; i++) {
+    if (memcmp(&r->theta0[i], &th[i], sizeof th[i]) != 0) {
+      size_t c = 0;
+      const dpParam *p = dp_param_at(m, i, &c);
+      ck_abort_msg("%s: θ[%zu] (%s[%zu]) reads back as %.17g, written %.17g", src, i,
+                   p != NULL ? p->path : "?", c, r->theta0[i], th[i]);
+    }
+  }
+  ck_assert_int_eq(r->steps, m->steps);
+  ck_assert(r->dt == m->dt);
+  ck_assert_int_eq(r->np, m->np);
+  ck_assert_int_eq(r->nu, m->nu);
+  dp_model_free(r);
+  char *text = read_text(out);
+  const char *header = "# written by a test\n# second line\n";
+  ck_assert_msg(strncmp(text, header, strlen(header)) == 0, "header: %.80s", text);
+  return text;
+}
+
+// ---- the emitter --------------------------------------------------------------------------------
+
+static dpYNode *parse_tree(const char *text) {
+  dpYNode *root = NULL;
+  dpError err;
+  dp_error_clear(&err);
+  ck_assert_msg(dp_yaml_parse(text, strlen(text), "t.yaml", &root, &err) == DP_OK, "%s:%d:%d %s",
+                err.file, err.line, err.column, err.message);
+  return root;
+}
+
+START_TEST(test_emit_layout) {
+  const char *in =
+      "name: demo\n"
+      "description: 'a demo, with a comma'\n"
+      "dt: 0.01\n"
+      "steps: 4\n"
+      "gravity: [0, 0, -9.81]\n"
+      "particles:\n"
+      "  ball: {mass: 1, position: [0, 0, 1], pinned: true}\n"
+      "  cart:\n"
+      "    mass: 2.5\n"
+      "    position: [0, 0, 0]\n"
+      "    velocity: [1.0e-3, 0, 0]\n"
+      "    linear_drag: 0.5\n"
+      "    force: [0, 0, 0]\n"
+      "    quadratic_drag: 0.25\n"
+      "cloth:\n"
+      "  sheet:\n"
+      "    n: 3\n"
+      "    mass: 1\n"
+      "    structural: {stiffness: 1000, damping: 0.05}\n"
+      "    shear: {stiffness: 200}\n"
+      "    pinned: [[0, 0], [0, -1]]\n"
+      "ground: {}\n"
+      "controls:\n"
+      "  particles: [ball, cart]\n"
+      "  values: [[[1, 0, 0], [0, 0, 0]], [[2, 0, 0], [0, 0, 0]], [[3, 0, 0], [0, 0, 0]], "
+      "[[4, 0, 0], [0, 0, 0]]]\n"
+      "parameters:\n"
+      "  - {path: particles.ball.velocity, lower: -20, upper: 20}\n"
+      "  - {path: 'springs.*.stiffness', scale: \"log\"}\n";
+  const char *want =
+      "# optimized\n"
+      "#\n"
+      "# by a test\n"
+      "name: demo\n"
+      "description: \"a demo, with a comma\"\n"
+      "dt: 0.01\n"
+      "steps: 4\n"
+      "gravity: [0, 0, -9.81]\n"
+      "particles:\n"
+      "  ball: {mass: 1, position: [0, 0, 1], pinned: true}\n"
+      "  cart:\n"
+      "    mass: 2.5\n"
+      "    position: [0, 0, 0]\n"
+      "    velocity: [1.0e-3, 0, 0]\n"
+      "    linear_drag: 0.5\n"
+      "    force: [0, 0, 0]\n"
+      "    quadratic_drag: 0.25\n"
+      "cloth:\n"
+      "  sheet:\n"
+      "    n: 3\n"
+      "    mass: 1\n"
+      "    structural: {stiffness: 1000, damping: 0.05}\n"
+      "    shear: {stiffness: 200}\n"
+      "    pinned: [[0, 0], [0, -1]]\n"
+      "ground: {}\n"
+      "controls:\n"
+      "  particles: [ball, cart]\n"
+      "  values:\n"
+      "    - [[1, 0, 0], [0, 0, 0]]\n"
+      "    - [[2, 0, 0], [0, 0, 0]]\n"
+      "    - [[3, 0, 0], [0, 0, 0]]\n"
+      "    - [[4, 0, 0], [0, 0, 0]]\n"
+      "parameters:\n"
+      "  - {path: particles.ball.velocity, lower: -20, upper: 20}\n"
+      "  - {path: springs.*.stiffness, scale: log}\n";
+  dpYNode *root = parse_tree(in);
+  size_t len = 0;
+  char *out = dp_yaml_emit(root, "optimized\n\nby a test\n", &len);
+  ck_assert_ptr_nonnull(out);
+  ck_assert_uint_eq(len, strlen(out));
+  ck_assert_str_eq(out, want);
+  // The emitted text is the same scene.
+  dpModel *a = NULL, *b = NULL;
+  dpError err;
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_scene_parse(in, strlen(in), "in.yaml", NULL, 0, &a, &err), DP_OK);
+  ck_assert_msg(dp_scene_parse(out, len, "out.yaml", NULL, 0, &b, &err) == DP_OK, "%s",
+                err.message);
+  ck_assert_uint_eq(a->ntheta, b->ntheta);
+  ck_assert_mem_eq(a->theta0, b->theta0, a->ntheta * sizeof(double));
+  ck_assert_int_eq(b->spec[1].log_scale, 1);
+  dp_model_free(a);
+  dp_model_free(b);
+  dp_free(out);
+  // Line breaks other than '\n' inside a comment line would end it.
+  out = dp_yaml_emit(root, "a\rb\xc2\x85" "c\xe2\x80\xa8" "d\te", NULL);
+  ck_assert_ptr_nonnull(out);
+  ck_assert_msg(strncmp(out, "# a b c d e\nname: demo\n", 24) == 0, "%.40s", out);
+  dp_free(out);
+  dp_yaml_free(root);
+}
+END_TEST
+
+// Every scalar reads back with its text and its type; each is written plain only when that is
+// safe, quoted otherwise.
+START_TEST(test_emit_scalars) {
+  static const struct {
+    const char *text;
+    int quoted;
+    const char *written;  // NULL: don't check the form
+  } cases[] = {
+      {"plain words", 0, "plain words"},
+      {"plain words", 1, "plain words"},
+      {"3.25", 0, "3.25"},
+      {"-1e-3", 0, "-1e-3"},
+      {"3.25", 1, "\"3.25\""},
+      {"true", 1, "\"true\""},
+      {"null", 1, "\"null\""},
+      {"", 0, "null"},
+      {"", 1, "\"\""},
+      {"~", 0, "~"},
+      {"yes", 1, "\"yes\""},
+      {"yes", 0, "yes"},
+      {"0x1F", 1, "\"0x1F\""},
+      {".inf", 1, "\".inf\""},
+      {"a: b", 0, "\"a: b\""},
+      {"a:b", 1, "\"a:b\""},
+      {"x #y", 1, "\"x #y\""},
+      {"x#y", 1, "x#y"},
+      {"#x", 1, "\"#x\""},
+      {"a, b", 1, "\"a, b\""},
+      {"[x]", 1, "\"[x]\""},
+      {"{x}", 1, "\"{x}\""},
+      {"-", 1, "\"-\""},
+      {"- x", 1, "\"- x\""},
+      {"-x", 1, "-x"},
+      {"---", 1, "\"---\""},
+      {"...", 1, "\"...\""},
+      {"?q", 1, "\"?q\""},
+      {"*star", 1, "\"*star\""},
+      {"&amp", 1, "\"&amp\""},
+      {"!tag", 1, "\"!tag\""},
+      {"|", 1, "\"|\""},
+      {">", 1, "\">\""},
+      {"'single'", 1, "\"'single'\""},
+      {"%pct", 1, "\"%pct\""},
+      {"@at", 1, "\"@at\""},
+      {"`tick", 1, "\"`tick\""},
+      {" lead", 1, "\" lead\""},
+      {"trail ", 1, "\"trail \""},
+      {"tab\there", 1, "\"tab\\there\""},
+      {"two\nlines", 1, "\"two\\nlines\""},
+      {"quote \" and \\", 1, "quote \" and \\"},
+      {"\"quoted\" \\", 1, "\"\\\"quoted\\\" \\\\\""},
+      {"bell\a", 1, "\"bell\\x07\""},
+      {"1 m \xc3\x97 1 m", 1, "\"1 m \xc3\x97 1 m\""},
+      {"m \xc3\x97 s", 1, "m \xc3\x97 s"},
+      {"next\xc2\x85line", 1, "\"next\\Nline\""},
+      {"sep\xe2\x80\xa8" "ar", 1, "\"sep\\Lar\""},
+      {"para\xe2\x80\xa9" "graph", 1, "\"para\\Pgraph\""},
+      {"\xef\xbb\xbf" "bom", 1, "\"\\uFEFFbom\""},
+      {"<<", 1, "\"<<\""},
+      {"springs.*.stiffness", 0, "springs.*.stiffness"},
+  };
+  size_t n = sizeof cases / sizeof cases[0];
+  dpYNode *root = dp_yaml_new(DP_Y_MAP);
+  dpYNode *list = dp_yaml_new(DP_Y_SEQ);
+  ck_assert_ptr_nonnull(root);
+  ck_assert_ptr_nonnull(list);
+  for (size_t i = 0; i < n; i++) {
+    char key[32];
+    snprintf(key, sizeof key, "k%zu", i);
+    ck_assert(dp_yaml_put(root, key, dp_yaml_new_scalar(cases[i].text, cases[i].quoted), NULL));
+    // The same scalars as keys (in block context) and in a flow list.
+    if (cases[i].text[0] != '\0') {
+      ck_assert(dp_yaml_put(root, cases[i].text, dp_yaml_new_scalar("1", 0), NULL));
+    }
+    ck_assert(dp_yaml_push(list, dp_yaml_new_scalar(cases[i].text, cases[i].quoted)));
+  }
+  ck_assert(dp_yaml_put(root, "list", list, NULL));
+  char *out = dp_yaml_emit(root, "scalars", NULL);  // the comment line puts "\n" before k0
+  ck_assert_ptr_nonnull(out);
+  dpYNode *back = parse_tree(out);
+  ck_assert_uint_eq(back->n, root->n);
+  for (size_t i = 0; i < root->n; i++) {
+    ck_assert_str_eq(back->keys[i]->text, root->keys[i]->text);
+    const dpYNode *a = root->items[i], *b = back->items[i];
+    if (a->kind == DP_Y_SCALAR) {
+      ck_assert_int_eq(dp_yaml_type(b), dp_yaml_type(a));
+      if (dp_yaml_type(a) != DP_YT_NULL) {  // an empty null is written as null
+        ck_assert_str_eq(b->text, a->text);
+      }
+    }
+  }
+  const dpYNode *bl = dp_yaml_get(back, "list", NULL);
+  ck_assert_ptr_nonnull(bl);
+  ck_assert_uint_eq(bl->n, n);
+  for (size_t i = 0; i < n; i++) {
+    ck_assert_int_eq(dp_yaml_type(bl->items[i]), dp_yaml_type(list->items[i]));
+    if (dp_yaml_type(list->items[i]) != DP_YT_NULL) {
+      ck_assert_str_eq(bl->items[i]->text, cases[i].text);
+    }
+    char line[128];
+    snprintf(line, sizeof line, "\nk%zu: %s\n", i, cases[i].written);
+    ck_assert_msg(strstr(out, line) != NULL, "case %zu: '%s' not written as %s", i, cases[i].text,
+                  cases[i].written);
+  }
+  dp_yaml_free(back);
+  dp_yaml_free(root);
+  dp_free(out);
+}
+END_TEST
+
+// ---- writing scenes -----------------------------------------------------------------------------
+
+// Every example scene, with particle velocities and masses, rest lengths, ground friction,
+// gravity, box centres and controls changed, reads back bit for bit; scenes without generated
+// entities need no `overrides:`.
+START_TEST(test_write_scenes) {
+  dir_make();
+  DIR *d = opendir("scenes");
+  ck_assert_msg(d != NULL, "run the tests from the repository root");
+  int count = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    size_t len = strlen(e->d_name);
+    if (len < 6 || strcmp(e->d_name + len - 5, ".yaml") != 0) {
+      continue;
+    }
+    char src[512], out[512];
+    snprintf(src, sizeof src, "scenes/%s", e->d_name);
+    dir_file(e->d_name, out, sizeof out);
+    dpModel *m = load_ok(src, NULL, 0);
+    double *th = theta_copy(m);
+    size_t changed = perturb(m, th, "particles.*.velocity", 1.5, 0.25, 1e-3) +
+                     perturb(m, th, "particles.*.mass", 1.0, 1.0 / 3.0, 0) +
+                     perturb(m, th, "springs.*.rest_length", 1.1, 0, 1e-4) +
+                     perturb(m, th, "ground.friction", 1.0, 0.05, 0) +
+                     perturb(m, th, "gravity", 1.0, 0.125, 0.1) +
+                     perturb(m, th, "boxes.*.center", 1.0, 0.01, 0) +
+                     perturb(m, th, "controls", 1.0, 0.5, 1e-3);
+    ck_assert_uint_gt(changed, 3);
+    char *text = write_and_check(src, NULL, 0, m, th, out);
+    char *srctext = read_text(src);
+    if (strstr(srctext, "\ncloth:") == NULL) {
+      ck_assert_msg(strstr(text, "overrides:") == NULL, "%s: needs no overrides:\n%s", src, text);
+    }
+    free(srctext);
+    free(text);
+    free(th);
+    dp_model_free(m);
+    count++;
+  }
+  closedir(d);
+  ck_assert_int_ge(count, 5);
+  dir_remove();
+}
+END_TEST
+
+// A cloth refined by a document --set, its springs set by a θ --set pattern, and generated
+// particles and springs optimized: the pattern stays one line under `overrides:`, before the
+// entries it does not cover.
+START_TEST(test_write_cloth) {
+  dir_make();
+  char out[512];
+  dir_file("cloth_opt.yaml", out, sizeof out);
+  const char *sets[] = {"cloth.sheet.n=8", "springs.*.stiffness=123"};
+  dpModel *m = load_ok("scenes/cloth.yaml", sets, 2);
+  ck_assert_int_eq(m->np, 64);
+  double *th = theta_copy(m);
+  th[index_of(m, "particles.sheet_3_4.velocity", 2)] = -0.75;
+  th[index_of(m, "particles.sheet_7_7.velocity", 0)] = 0.1;
+  th[index_of(m, "springs.sheet_s12.stiffness", 0)] = 150.25;
+  th[index_of(m, "springs.sheet_d3.damping", 0)] = 2;
+  th[index_of(m, "gravity", 0)] = 0.5;
+  char *text = write_and_check("scenes/cloth.yaml", sets, 2, m, th, out);
+  ck_assert_ptr_nonnull(strstr(text, "\n    n: 8\n"));
+  ck_assert_ptr_nonnull(strstr(text, "\nname: cloth\n"));
+  ck_assert_ptr_nonnull(strstr(text, "\ngravity: [0.5, 0.0, -9.81]\n"));
+  const char *ov = strstr(text, "\noverrides:\n");
+  ck_assert_ptr_nonnull(ov);
+  const char *want[] = {"  springs.*.stiffness: 123\n",
+                        "  particles.sheet_3_4.velocity: [0.0, 0.0, -0.75]\n",
+                        "  particles.sheet_7_7.velocity: [0.1, 0.0, 0.0]\n",
+                        "  springs.sheet_s12.stiffness: 150.25\n",
+                        "  springs.sheet_d3.damping: 2.0\n"};
+  const char *at = ov;
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    const char *hit = strstr(at, want[i]);
+    ck_assert_msg(hit != NULL, "'%s' not after the previous line in:\n%s", want[i], ov);
+    at = hit;
+  }
+  int lines = 0;
+  for (const char *p = ov + 1; *p != '\0'; p++) {
+    lines += *p == '\n';
+  }
+  ck_assert_int_eq(lines, 6);  // "overrides:" and five entries
+  // The file stands alone: no --set needed, and writing it again changes nothing.
+  dpModel *r = load_ok(out, NULL, 0);
+  char again[512];
+  dir_file("cloth_again.yaml", again, sizeof again);
+  free(write_and_check(out, NULL, 0, r, th, again));
+  char *text2 = read_text(again);
+  ck_assert_str_eq(text2, text);
+  free(text2);
+  dp_model_free(r);
+  free(text);
+  free(th);
+  dp_model_free(m);
+  dir_remove();
+}
+END_TEST
+
+// Values in place: a moved particle adds the rest length its spring had from the initial
+// distance; a pinned particle's velocity (ignored by the document) goes to `overrides:`;
+// controls become controls.values rows; document --set values are written into the document
+// and θ --set patterns under `overrides:`; a scene without `name` keeps its name.
+START_TEST(test_write_in_place) {
+  dir_make();
+  char src[512], out[512];
+  dir_file("in_place.yaml", src, sizeof src);
+  dir_file("out.yaml", out, sizeof out);
+  write_text(src,
+             "# a comment that is not kept\n"
+             "dt: 0.01\n"
+             "steps: 3\n"
+             "particles:\n"
+             "  a: {mass: 1, position: [0, 0, 0]}\n"
+             "  b: {mass: 2, position: [1, 0, 0], pinned: true}\n"
+             "springs:\n"
+             "  s: {a: a, b: b, stiffness: 5}\n"
+             "controls:\n"
+             "  particles: [a]\n"
+             "  values: [1, 0, 0]\n");
+  const char *sets[] = {"particles.a.linear_drag=0.5", "particles.*.force=[0, 0, 1]"};
+  dpModel *m = load_ok(src, sets, 2);
+  ck_assert_str_eq(m->name, "in_place");
+  double *th = theta_copy(m);
+  th[index_of(m, "particles.a.position", 0)] = 0.5;
+  th[index_of(m, "particles.b.velocity", 2)] = 3;
+  for (size_t k = 0; k < 9; k++) {
+    th[index_of(m, "controls", k)] = 0.25 * (double)k;
+  }
+  char *text = write_and_check(src, sets, 2, m, th, out);
+  const char *want[] = {
+      "\nname: in_place\n",
+      "\n  a: {mass: 1, position: [0.5, 0.0, 0.0], linear_drag: 0.5, force: [0, 0, 1]}\n",
+      "\n  s: {a: a, b: b, stiffness: 5, rest_length: 1.0}\n",
+      "\n  values: [[[0.0, 0.25, 0.5]], [[0.75, 1.0, 1.25]], [[1.5, 1.75, 2.0]]]\n",
+      "\noverrides:\n  particles.*.force: [0, 0, 1]\n  particles.b.velocity: [0.0, 0.0, 3.0]\n",
+  };
+  for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+    ck_assert_msg(strstr(text, want[i]) != NULL, "'%s' not in:\n%s", want[i], text);
+  }
+  ck_assert_ptr_null(strstr(text, "comment"));
+  ck_assert_ptr_null(strstr(text, "springs.s.rest_length"));
+  free(text);
+  // Unchanged θ: the document as it is, with the --set values.
+  free(write_and_check(src, sets, 2, m, m->theta0, out));
+  free(th);
+  dp_model_free(m);
+  dir_remove();
+}
+END_TEST
+
+START_TEST(test_write_errors) {
+  dir_make();
+  char out[512], missing[512];
+  dir_file("out.yaml", out, sizeof out);
+  dir_file("no-such-dir/out.yaml", missing, sizeof missing);
+  dpModel *m = load_ok("scenes/bounce.yaml", NULL, 0);
+  double *th = theta_copy(m);
+  dpError err;
+
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_scene_write("scenes/bounce.yaml", NULL, 0, m, th, NULL, missing, &err),
+                   DP_ERR_IO);
+  ck_assert_str_eq(err.file, missing);
+  ck_assert_msg(strstr(err.message, "No such file or directory") != NULL, "%s", err.message);
+  ck_assert_int_eq(dir_count(""), 0);
+
+  // A failed write leaves an existing file alone.
+  write_text(out, "old\n");
+  th[index_of(m, "particles.ball.velocity", 1)] = NAN;
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_scene_write("scenes/bounce.yaml", NULL, 0, m, th, NULL, out, &err),
+                   DP_ERR_INVALID);
+  ck_assert_msg(strstr(err.message, "'particles.ball.velocity' is not finite") != NULL, "%s",
+                err.message);
+  th[index_of(m, "particles.ball.velocity", 1)] = 0;
+  th[index_of(m, "particles.ball.mass", 0)] = -1;
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_scene_write("scenes/bounce.yaml", NULL, 0, m, th, NULL, out, &err),
+                   DP_ERR_INVALID);
+  ck_assert_msg(strstr(err.message, "'particles.ball.mass' is -1, outside its range (> 0") !=
+                    NULL,
+                "%s", err.message);
+  th[index_of(m, "particles.ball.mass", 0)] = 1;
+
+  // The source must be the scene of the model.
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_scene_write("scenes/projectile.yaml", NULL, 0, m, th, NULL, out, &err),
+                   DP_ERR_INVALID);
+  ck_assert_msg(strstr(err.message, "is not the scene of the model") != NULL, "%s", err.message);
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_scene_write("scenes/no-such-scene.yaml", NULL, 0, m, th, NULL, out, &err),
+                   DP_ERR_IO);
+  const char *bad_set[] = {"particles.ball.mas=2"};
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_scene_write("scenes/bounce.yaml", bad_set, 1, m, th, NULL, out, &err),
+                   DP_ERR_INVALID);
+  char *text = read_text(out);
+  ck_assert_str_eq(text, "old\n");
+  free(text);
+  ck_assert_int_eq(dir_count(""), 1);
+  free(th);
+  dp_model_free(m);
+
+  // θ components outside every entry (the anchor of a spring between two particles).
+  char src[512];
+  dir_file("two.yaml", src, sizeof src);
+  write_text(src, "dt: 1\nsteps: 1\nparticles:\n  a: {mass: 1, position: [0, 0, 0]}\n"
+                  "  b: {mass: 1, position: [1, 0, 0]}\nsprings:\n  s: {a: a, b: b, "
+                  "stiffness: 1}\n");
+  m = load_ok(src, NULL, 0);
+  th = theta_copy(m);
+  th[m->off.anchor] = 1;
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_scene_write(src, NULL, 0, m, th, NULL, out, &err), DP_ERR_INVALID);
+  ck_assert_msg(strstr(err.message, "belongs to no parameter") != NULL, "%s", err.message);
+  free(th);
+  dp_model_free(m);
+  dir_remove();
+}
+END_TEST
+
+// The written scenes validate against schemas/scene.schema.json (through the YAML 1.2 reader of
+// tests/py/validate_schemas.py), `overrides:` included.
+START_TEST(test_write_schema) {
+  if (access(PYTHON, X_OK) != 0 ||
+      system(PYTHON " -c 'import jsonschema, yaml' 2>/dev/null") != 0) {
+    fprintf(stderr, "check_io_scene_write: skipped schema test: no python3 with jsonschema and "
+                    "yaml\n");
+    return;
+  }
+  dir_make();
+  char a[512], b[512], c[512], src[512];
+  dir_file("bounce.yaml", a, sizeof a);
+  dir_file("cloth.yaml", b, sizeof b);
+  dir_file("controls.yaml", c, sizeof c);
+  dir_file("src.yaml", src, sizeof src);
+  dpModel *m = load_ok("scenes/bounce.yaml", NULL, 0);
+  double *th = theta_copy(m);
+  perturb(m, th, "particles.ball.velocity", 1.0, 0.5, 0);
+  free(write_and_check("scenes/bounce.yaml", NULL, 0, m, th, a));
+  free(th);
+  dp_model_free(m);
+  const char *sets[] = {"cloth.sheet.n=4", "springs.*.stiffness=123"};
+  m = load_ok("scenes/cloth.yaml", sets, 2);
+  th = theta_copy(m);
+  perturb(m, th, "particles.*.velocity", 1.0, 0.5, 0.01);
+  perturb(m, th, "controls", 1.0, 0.5, 0.01);
+  free(write_and_check("scenes/cloth.yaml", sets, 2, m, th, b));
+  free(th);
+  dp_model_free(m);
+  write_text(src, "dt: 0.01\nsteps: 40\nparticles:\n  a: {mass: 1, position: [0, 0, 0]}\n"
+                  "  b: {mass: 2, position: [1, 0, 0]}\ncontrols: {values: [1, 0, 0]}\n");
+  m = load_ok(src, NULL, 0);
+  th = theta_copy(m);
+  perturb(m, th, "controls", 1.0, 0.5, 0.01);
+  char *text = write_and_check(src, NULL, 0, m, th, c);
+  ck_assert_ptr_nonnull(strstr(text, "\n  values:\n    - [[1.5, 0.51, "));
+  free(text);
+  free(th);
+  dp_model_free(m);
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd,
+           PYTHON " -c 'import json, sys; sys.path.insert(0, \"tests/py\"); "
+                  "import validate_schemas as v, jsonschema; "
+                  "s = jsonschema.Draft202012Validator("
+                  "json.load(open(\"schemas/scene.schema.json\"))); "
+                  "bad = [(p, v._problem(s, lambda f: v.yaml.load(f, Loader=v.CoreLoader), p)) "
+                  "for p in sys.argv[1:]]; bad = [b for b in bad if b[1]]; bad and print(bad); "
+                  "sys.exit(1 if bad else 0)' '%s' '%s' '%s'",
+           a, b, c);
+  ck_assert_int_eq(system(cmd), 0);
+  dir_remove();
+}
+END_TEST
+
+// Every allocation of a write that fails makes it fail with DP_ERR_NOMEM, freeing everything
+// and leaving no file.
+START_TEST(test_write_alloc_failures) {
+  dir_make();
+  char src[512], out[512];
+  dir_file("src.yaml", src, sizeof src);
+  dir_file("out.yaml", out, sizeof out);
+  write_text(src, "dt: 1\nsteps: 2\nparticles:\n  a: {mass: 1, position: [0, 0, 0]}\n"
+                  "  p: {mass: 1, position: [0, 0, 2], pinned: true}\n"
+                  "springs:\n  s: {a: a, anchor: [0, 0, 1], stiffness: 1}\n"
+                  "cloth:\n  c: {n: 2, mass: 1, structural: {stiffness: 1}}\n"
+                  "controls: {particles: [a], values: [0, 0, 1]}\n");
+  const char *sets[] = {"particles.a.linear_drag=0.5", "springs.*.damping=0.25"};
+  dpModel *m = load_ok(src, sets, 2);
+  double *th = theta_copy(m);
+  th[index_of(m, "particles.a.position", 2)] = 0.5;   // in place, and the rest length
+  th[index_of(m, "particles.p.velocity", 0)] = 1;     // pinned: overrides
+  th[index_of(m, "springs.c_s1.stiffness", 0)] = 2;   // generated: overrides
+  th[index_of(m, "controls", 4)] = 3;                 // controls.values
+  tu_fail_alloc f = {0, -1, 0};
+  dp_set_allocator(tu_failing_alloc, &f);
+  dpError err;
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_scene_write(src, sets, 2, m, th, "h", out, &err), DP_OK);
+  ck_assert_int_eq(f.live, 0);
+  long total = f.count;
+  ck_assert_int_gt(total, 50);
+  unlink(out);
+  for (long k = 1; k <= total; k++) {
+    f.count = 0;
+    f.fail_at = k;
+    dp_error_clear(&err);
+    dpStatus st = dp_scene_write(src, sets, 2, m, th, "h", out, &err);
+    ck_assert_msg(st == DP_ERR_NOMEM, "allocation %ld of %ld failed: got %s (%s)", k, total,
+                  dp_status_string(st), err.message);
+    ck_assert_msg(f.live == 0, "allocation %ld of %ld failed: %ld blocks leaked", k, total,
+                  f.live);
+    ck_assert(!file_exists(out));
+    ck_assert_int_eq(dir_count("out.yaml"), 0);
+  }
+  dp_set_allocator(NULL, NULL);
+  free(th);
+  dp_model_free(m);
+  dir_remove();
+}
+END_TEST
+
+Suite *make_io_scene_write_suite(void) {
+  Suite *s = suite_create("io_scene_write");
+  TCase *tc = tcase_create("emit");
+  tcase_add_test(tc, test_emit_layout);
+  tcase_add_test(tc, test_emit_scalars);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("write");
+  tcase_add_test(tc, test_write_scenes);
+  tcase_add_test(tc, test_write_cloth);
+  tcase_add_test(tc, test_write_in_place);
+  tcase_add_test(tc, test_write_errors);
+  tcase_add_test(tc, test_write_schema);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("alloc");
+  tcase_add_test(tc, test_write_alloc_failures);
+  suite_add_tcase(s, tc);
+  return s;
+}
