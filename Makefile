@@ -102,7 +102,7 @@ deps:
 # Unit tests (Check), the command-line tests, then the regression of every scene and task.
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(CHECK_BIN)
-	$(Q)$(MAKE) --no-print-directory unit cli regress
+	$(Q)$(MAKE) --no-print-directory unit cli regress tasks
 
 unit: $(CHECK_BIN)
 	$(Q)$(CHECK_BIN)

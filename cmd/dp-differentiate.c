@@ -48,6 +48,8 @@ typedef struct {
   double *res;       // the resolution |D(h) - D(h/2)| of each difference
   size_t *checked;   // positions within sel of the checked components
   size_t nchecked;
+  size_t *skipped;   // positions within sel whose value is not finite (not checked)
+  size_t nskipped;
   double max_rel;
 } report;
 
@@ -117,27 +119,45 @@ static int cmp_size(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-// Central differences of the loss for the chosen components of one report.
+// Central differences of the loss for the chosen components of one report. Components whose
+// value is not finite (a friction_damping of inf) cannot be stepped and are left out of the
+// sample (listed in rp->skipped).
 static dpStatus check_report(const dpModel *m, const dpLoss *loss, double *theta,
                              const double *grad, report *rp, long check_max, uint64_t *seed,
                              double rel_step, dpError *err) {
   size_t n = rp->sel.n;
-  size_t k = n <= (size_t)check_max ? n : (size_t)check_max;
+  size_t *eligible = malloc((n > 0 ? n : 1) * sizeof *eligible);
+  rp->skipped = malloc((n > 0 ? n : 1) * sizeof *rp->skipped);
+  if (eligible == NULL || rp->skipped == NULL) {
+    free(eligible);
+    return dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+  }
+  size_t ne = 0;
+  rp->nskipped = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (isfinite(theta[rp->sel.index[i]])) {
+      eligible[ne++] = i;
+    } else {
+      rp->skipped[rp->nskipped++] = i;
+    }
+  }
+  size_t k = ne <= (size_t)check_max ? ne : (size_t)check_max;
   rp->checked = malloc((k > 0 ? k : 1) * sizeof *rp->checked);
   rp->fd = malloc((k > 0 ? k : 1) * sizeof *rp->fd);
   rp->rel = malloc((k > 0 ? k : 1) * sizeof *rp->rel);
   rp->res = malloc((k > 0 ? k : 1) * sizeof *rp->res);
   if (rp->checked == NULL || rp->fd == NULL || rp->rel == NULL || rp->res == NULL) {
+    free(eligible);
     return dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory");
   }
-  if (k == n) {
-    for (size_t i = 0; i < n; i++) {
+  if (k == ne) {
+    for (size_t i = 0; i < ne; i++) {
       rp->checked[i] = i;
     }
   } else {
-    // Floyd's sampling of k distinct positions out of n.
+    // Floyd's sampling of k distinct positions out of ne.
     size_t got = 0;
-    for (size_t j = n - k; j < n; j++) {
+    for (size_t j = ne - k; j < ne; j++) {
       size_t t = (size_t)(rng_next(seed) % (j + 1));
       int dup = 0;
       for (size_t q = 0; q < got && !dup; q++) {
@@ -147,6 +167,10 @@ static dpStatus check_report(const dpModel *m, const dpLoss *loss, double *theta
     }
     qsort(rp->checked, k, sizeof *rp->checked, cmp_size);
   }
+  for (size_t q = 0; q < k; q++) {
+    rp->checked[q] = eligible[rp->checked[q]];  // increasing, as eligible is
+  }
+  free(eligible);
   rp->nchecked = k;
   double scale = 0;
   for (size_t i = 0; i < n; i++) {
@@ -430,6 +454,10 @@ int main(int argc, char **argv) {
         for (size_t q = 0; q < rp[i].nchecked; q++) {
           printf("%s%zu", q ? ", " : "", rp[i].checked[q]);
         }
+        printf("], \"not_checked\": [");
+        for (size_t q = 0; q < rp[i].nskipped; q++) {
+          printf("%s%zu", q ? ", " : "", rp[i].skipped[q]);
+        }
         printf("], \"max_rel_err\": ");
         cli_json_number(stdout, rp[i].max_rel);
         printf("}");
@@ -461,10 +489,19 @@ int main(int argc, char **argv) {
              rp[i].max_rel);
       printf("  %-8s %22s %22s %10s %10s\n", "index", "adjoint", "finite diff", "fd +-",
              "rel err");
-      for (size_t q = 0; q < rp[i].nchecked; q++) {
+      // Checked and skipped rows merged in index order (both lists are increasing).
+      size_t q = 0, u = 0;
+      while (q < rp[i].nchecked || u < rp[i].nskipped) {
+        if (u < rp[i].nskipped && (q == rp[i].nchecked || rp[i].skipped[u] < rp[i].checked[q])) {
+          size_t pos = rp[i].skipped[u++];
+          printf("  %-8zu %22.14e   not checked (value is %g)\n", pos, grad[s->index[pos]],
+                 theta[s->index[pos]]);
+          continue;
+        }
         double a = grad[s->index[rp[i].checked[q]]];
         printf("  %-8zu %22.14e %22.14e %10.1e %10.2e\n", rp[i].checked[q], a, rp[i].fd[q],
                rp[i].res[q], rp[i].rel[q]);
+        q++;
       }
     }
     if (out != NULL) {
@@ -483,6 +520,7 @@ done:
     free(rp[i].rel);
     free(rp[i].res);
     free(rp[i].checked);
+    free(rp[i].skipped);
   }
   free(rp);
   for (int i = 0; i < nowned; i++) {

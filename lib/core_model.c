@@ -109,6 +109,7 @@ dpColliderDef dp_default_collider_def(dpColliderType type) {
   d.friction = 0.2;
   d.smoothing = 1.0e-3;
   d.friction_smoothing = 1.0e-2;
+  d.friction_damping = INFINITY;
   return d;
 }
 
@@ -379,6 +380,11 @@ static dpStatus validate(const dpModel *m, const dpBuild *b, dpError *err) {
       return dp_error_set(err, DP_ERR_INVALID, NULL, 0, 0,
                           "collider '%s': contact constants must be >= 0", m->cname[i]);
     }
+    if (!(c->friction_damping >= 0)) {
+      return dp_error_set(err, DP_ERR_INVALID, NULL, 0, 0,
+                          "collider '%s': 'friction_damping' must be >= 0 or inf (got %g)",
+                          m->cname[i], c->friction_damping);
+    }
     if (c->type == DP_COLLIDER_SPHERE && !(c->radius > 0)) {
       return dp_error_set(err, DP_ERR_INVALID, NULL, 0, 0,
                           "sphere '%s': 'radius' must be > 0", m->cname[i]);
@@ -447,7 +453,8 @@ static dpStatus build_table(dpModel *m, dpError *err) {
          table_add(&t, c + DP_C_DAMPING, 1, 0, inf, f, n, "damping") &&
          table_add(&t, c + DP_C_FRICTION, 1, 0, inf, f, n, "friction") &&
          table_add(&t, c + DP_C_SMOOTHING, 1, 0, inf, f, n, "smoothing") &&
-         table_add(&t, c + DP_C_FRICTION_SMOOTHING, 1, 0, inf, f, n, "friction_smoothing");
+         table_add(&t, c + DP_C_FRICTION_SMOOTHING, 1, 0, inf, f, n, "friction_smoothing") &&
+         table_add(&t, c + DP_C_FRICTION_DAMPING, 1, 0, inf, f, n, "friction_damping");
   }
   if (ok && m->nu > 0) {
     ok = table_add(&t, o->controls, (size_t)m->steps * m->nu * 3, -inf, inf, "%s%s", "controls",
@@ -555,6 +562,7 @@ dpStatus dp_model_finalize(dpModel *m, dpError *err) {
     k[DP_C_FRICTION] = c->friction;
     k[DP_C_SMOOTHING] = c->smoothing;
     k[DP_C_FRICTION_SMOOTHING] = c->friction_smoothing;
+    k[DP_C_FRICTION_DAMPING] = c->friction_damping;
   }
   if (m->nu > 0 && b->controls != NULL) {
     memcpy(th + o->controls, b->controls, (size_t)m->steps * m->nu * 3 * sizeof(double));

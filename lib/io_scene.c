@@ -31,12 +31,15 @@ static const char *const k_particle[] = {"mass",           "position",       "ve
                                          "linear_drag",    "quadratic_drag", "force",
                                          "pinned"};
 static const char *const k_spring[] = {"a", "b", "anchor", "stiffness", "damping", "rest_length"};
-static const char *const k_ground[] = {"height",   "stiffness", "damping",
-                                       "friction", "smoothing", "friction_smoothing"};
-static const char *const k_box[] = {"center",   "half_extents", "stiffness",         "damping",
-                                    "friction", "smoothing",    "friction_smoothing"};
-static const char *const k_sphere[] = {"center",   "radius",    "stiffness",         "damping",
-                                       "friction", "smoothing", "friction_smoothing"};
+static const char *const k_ground[] = {"height",    "stiffness",          "damping",
+                                       "friction",  "smoothing",          "friction_smoothing",
+                                       "friction_damping"};
+static const char *const k_box[] = {"center",    "half_extents",       "stiffness",
+                                    "damping",   "friction",           "smoothing",
+                                    "friction_smoothing", "friction_damping"};
+static const char *const k_sphere[] = {"center",    "radius",             "stiffness",
+                                       "damping",   "friction",           "smoothing",
+                                       "friction_smoothing", "friction_damping"};
 static const char *const k_cloth[] = {"n",           "size",           "origin",     "plane",
                                       "mass",        "velocity",       "linear_drag",
                                       "quadratic_drag", "structural",  "shear",      "pinned"};
@@ -679,7 +682,8 @@ static dpStatus read_contact(const dpYScope *s, const dpYNode *n, dpColliderDef 
            {"damping", &d->damping, 0},
            {"friction", &d->friction, 0},
            {"smoothing", &d->smoothing, 1},
-           {"friction_smoothing", &d->friction_smoothing, 1}};
+           {"friction_smoothing", &d->friction_smoothing, 1},
+           {"friction_damping", &d->friction_damping, 0}};
   for (size_t i = 0; i < NELEM(f); i++) {
     if ((v = dp_yaml_get(n, f[i].key, NULL)) != NULL &&
         (st = dp_yaml_number_in(s, v, f[i].key, 0, f[i].open, INFINITY, f[i].out)) != DP_OK) {

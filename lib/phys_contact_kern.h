@@ -6,6 +6,7 @@
 //   s  = w · softplus(z)                        smooth max(p, 0), m
 //   fn = k s − c σ(z) (v·n)                     normal force, N (σ gates the damping)
 //   ft = −μ k s · v_t / sqrt(|v_t|² + ε²)       smoothed Coulomb friction, bounded by μ k s
+//        (with a finite friction damping kf: capped by the viscous kf v_t, friction_factor)
 //   f  = fn n + ft
 // As w, ε → 0 this is the penalty contact of Warp's particle–shape collision (ke, kd, mu) with
 // friction bounded by the elastic normal force. The force is exactly C^∞ in x, v and every
@@ -13,7 +14,7 @@
 // (z < DP_CONTACT_CUTOFF) the force (< 1e-16 k w) is skipped, identically in the adjoint.
 // Sources: Geilinger et al., "ADD: Analytically Differentiable Dynamics for Multi-Body Systems
 // with Frictional Contact", SIGGRAPH Asia 2020 (smoothed penalty and friction); Hunt & Crossley
-// (1975) for gating damping by penetration.
+// (1975) for gating damping by penetration; Warp's eval_particle_contacts for the friction cap.
 #ifndef DP_PHYS_CONTACT_KERN_H
 #define DP_PHYS_CONTACT_KERN_H
 
@@ -126,55 +127,43 @@ DP_HD static inline void adj_collider_sdf(int type, const double *geom, const do
   geom_bar[3 + kmax] -= phi_bar;
 }
 
-// Friction factor a of the tangential force f_t = a v_t, in N·s/m (a <= 0): smoothed Coulomb
-// friction, optionally capped by a viscous friction of coefficient kf.
+// Friction factor a of the tangential force f_t = a v_t, in N·s/m (a <= 0), for a finite friction
+// damping kf: smoothed Coulomb friction capped by a viscous friction of coefficient kf.
 //   P: the friction bound μ k s, N (>= 0); Q: |v_t|² + ε², m²/s² (> 0); q = sqrt(Q), m/s;
-//   kf: friction damping, N·s/m (>= 0, or INFINITY).
-//   kf = INFINITY:  a = −P / q                       (smoothed Coulomb, slope P/ε at v_t = 0)
-//   kf finite:      a = −kf P / D,  D = sqrt(kf² Q + P²)
-// The finite form is a smooth min(): |f_t| = |a| |v_t| <= min(kf sqrt(Q), P), its slope at v_t = 0
-// is kf P / sqrt(kf² ε² + P²) <= kf, so an explicit or semi-implicit step h stays stable on the
-// tangential dynamics when h kf / m < 2 however large P is during an impact; as kf → ∞ it tends to
-// −P / q. kf = 0 gives no friction. kf² Q must stay finite (kf below about 1e150; use INFINITY
-// for pure Coulomb). D = 0 (kf = 0 and P = 0): a = 0.
+//   kf: friction damping, N·s/m (>= 0, finite).
+//   a = −kf P / D,  D = sqrt(kf² Q + P²)
+// A smooth min(): |f_t| = |a| |v_t| <= min(kf sqrt(Q), P), and the slope at v_t = 0 is
+// kf P / sqrt(kf² ε² + P²) <= kf, so an explicit or semi-implicit step h is stable on the
+// tangential dynamics when h kf / m < 2 however large P grows during an impact (the pure law's
+// slope P / ε is not). kf = 0 gives no friction; kf → ∞ tends to the pure smoothed Coulomb
+// a = −P / q, which contact_force evaluates as such for kf = INFINITY. kf² Q must stay finite
+// (kf below about 1e150). D = 0 (kf = 0 and P = 0): a = 0.
 // Source: Warp, warp/sim/integrator_euler.py, eval_particle_contacts: friction
 // −v_t/|v_t| · min(kf |v_t|, μ fn), with the min() and |v_t| smoothed here.
-DP_HD static inline double friction_factor(double P, double Q, double q, double kf) {
-  if (isinf(kf)) {
-    return -P / q;
-  }
+DP_HD static inline double friction_factor(double P, double Q, double kf) {
   double D = sqrt(kf * kf * Q + P * P);
-  return D > 0 ? -kf / D * P : 0.0;
+  return D == 0 ? 0.0 : -kf / D * P;  // written so that a NaN kf or P propagates
 }
 
-// Adjoint of friction_factor: given a_bar, sets P_bar and q_bar and accumulates kf_bar.
-// With r = kf / D and p = P / D (each finite for finite kf):
-//   ∂a/∂kf = −P³/D³ = −p³,  ∂a/∂P = −kf³ Q/D³ = −r³ Q,  ∂a/∂q = 2q ∂a/∂Q = kf³ P q/D³ = r³ P q.
-// At kf = INFINITY: ∂a/∂P = −1/q, ∂a/∂q = P/q², ∂a/∂kf = 0. At D = 0 every derivative is 0.
-DP_HD static inline void adj_friction_factor(double P, double Q, double q, double kf,
-                                             double *P_bar, double *q_bar, double *kf_bar,
-                                             double a_bar) {
-  if (isinf(kf)) {
-    *P_bar = -a_bar / q;
-    *q_bar = P / (q * q) * a_bar;
-    return;
-  }
+// Adjoint of friction_factor: accumulates P_bar, Q_bar and kf_bar from a_bar. Recomputes D (one
+// square root). With r = kf / D and p = P / D (both finite whenever D is):
+//   ∂a/∂kf = −P³/D³ = −p³,  ∂a/∂P = −kf³ Q/D³ = −r³ Q,  ∂a/∂Q = kf³ P/(2 D³) = r³ P / 2.
+// At D = 0 every derivative is taken as 0.
+DP_HD static inline void adj_friction_factor(double P, double Q, double kf, double *P_bar,
+                                             double *Q_bar, double *kf_bar, double a_bar) {
   double D = sqrt(kf * kf * Q + P * P);
-  if (!(D > 0)) {
-    *P_bar = 0.0;
-    *q_bar = 0.0;
+  if (D == 0) {
     return;
   }
   double r = kf / D, p = P / D;
   double r3 = r * r * r;
   *kf_bar += -p * p * p * a_bar;
-  *P_bar = -r3 * Q * a_bar;
-  *q_bar = r3 * P * q * a_bar;
+  *P_bar += -r3 * Q * a_bar;
+  *Q_bar += 0.5 * r3 * P * a_bar;
 }
 
 // Contact force on a particle at x (3), velocity v (3), from one collider, accumulated into f
 // (3), N. kc: the collider's DP_CCONTACT constants (k, c, μ, w, ε, kf). Returns 1 when in range.
-// kf = INFINITY takes the original smoothed-Coulomb expression a = −μ k s / q unchanged.
 DP_HD static inline int contact_force(double *DP_RESTRICT f, int type, const double *geom,
                                       const double *kc, const double *x, const double *v) {
   double n[3];
@@ -191,7 +180,7 @@ DP_HD static inline int contact_force(double *DP_RESTRICT f, int type, const dou
   double Q = dp_dot3(vt, vt) + eps * eps;
   double q = sqrt(Q);
   double fn = k * s - c * g * vn;
-  double a = isinf(kf) ? -mu * k * s / q : friction_factor(mu * k * s, Q, q, kf);
+  double a = isinf(kf) ? -mu * k * s / q : friction_factor(mu * k * s, Q, kf);
   for (int i = 0; i < 3; i++) {
     f[i] += fn * n[i] + a * vt[i];
   }
@@ -219,7 +208,7 @@ DP_HD static inline void adj_contact_force(int type, const double *geom, const d
   double Q = dp_dot3(vt, vt) + eps * eps;
   double q = sqrt(Q);
   double fn = k * s - c * g * vn;
-  double a = isinf(kf) ? -mu * k * s / q : friction_factor(mu * k * s, Q, q, kf);
+  double a = isinf(kf) ? -mu * k * s / q : friction_factor(mu * k * s, Q, kf);
 
   // f = fn n + a vt
   double fn_bar = dp_dot3(n, f_bar);
@@ -233,11 +222,12 @@ DP_HD static inline void adj_contact_force(int type, const double *geom, const d
     ks_bar = -mu / q * a_bar;
     q_bar = mu * k * s / (q * q) * a_bar;
   } else {
-    // a = friction_factor(P = μ k s, q, kf)
-    double P_bar;
-    adj_friction_factor(mu * k * s, Q, q, kf, &P_bar, &q_bar, &kc_bar[5], a_bar);
+    // a = friction_factor(P = μ k s, Q = q², kf)
+    double P_bar = 0.0, Q_bar = 0.0;
+    adj_friction_factor(mu * k * s, Q, kf, &P_bar, &Q_bar, &kc_bar[5], a_bar);
     kc_bar[2] += k * s * P_bar;
     ks_bar = mu * P_bar;
+    q_bar = 2.0 * q * Q_bar;
   }
   // q = sqrt(|vt|² + ε²)
   for (int i = 0; i < 3; i++) {

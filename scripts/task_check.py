@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Check that a dp-optimize run met its task's criterion.
 
-usage: task_check.py RESULT.json [--loss-below X] [--max-iter N] [--param PATH=VALUE ...]
+usage: task_check.py RESULT.json [--loss-below X] [--below-initial F] [--max-iter N]
+                     [--param PATH=VALUE ...]
                      [--rel-tol R] [--reproduce SCENE.yaml LOSS.json DIFFERENTIATE.json]
 
 RESULT.json is the --json output of dp-optimize. --param checks an optimized parameter
@@ -30,7 +31,7 @@ def main(argv):
         a = args[i]
         if a == "--rel-tol":
             rel_tol = float(args[i + 1]); i += 2
-        elif a in ("--loss-below", "--max-iter", "--param"):
+        elif a in ("--loss-below", "--max-iter", "--param", "--below-initial"):
             checks.append((a, args[i + 1])); i += 2
         elif a == "--reproduce":
             checks.append((a, args[i + 1])); i += 2
@@ -41,6 +42,10 @@ def main(argv):
         if kind == "--loss-below":
             ok = res["loss"] < float(val)
             msg = f"loss {res['loss']:.3e} < {float(val):.0e}"
+        elif kind == "--below-initial":
+            ok = res["loss"] <= float(val) * res["initial_loss"]
+            msg = (f"loss {res['loss']:.3e} <= {float(val):g} x initial {res['initial_loss']:.3e} "
+                   f"(a {res['initial_loss'] / max(res['loss'], 1e-300):.3g}x reduction)")
         elif kind == "--max-iter":
             ok = res["iterations"] <= int(val)
             msg = f"{res['iterations']} iterations <= {val} ({res['stop_reason']})"

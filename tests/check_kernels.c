@@ -30,6 +30,12 @@ static void check_kernel(const kernel *k, const double *p0, const double *ybar, 
   memcpy(p, p0, (size_t)k->np * sizeof *p);
   k->adj(p, pb, ybar, k->aux);
   for (int i = 0; i < k->np; i++) {
+    if (!isfinite(p0[i])) {
+      // An infinite input (friction damping kf = INFINITY) cannot be stepped; the output does
+      // not depend on it there (the limit of the derivative is 0), so neither may the adjoint.
+      ck_assert_msg(pb[i] == 0, "%s[%d]: adjoint %g at an infinite input", k->name, i, pb[i]);
+      continue;
+    }
     // Central differences at h and h/2 combined by Richardson extrapolation (error O(h⁴)), so
     // that strongly curved kernels (contact near a box edge) are checked tightly.
     double h = 1e-5 * fmax(1e-2, fabs(p0[i]));
@@ -154,55 +160,75 @@ START_TEST(test_spring_coincident_ends) {
 }
 END_TEST
 
-// ---- collider contact: p = geom(6), kc(5), x(3), v(3) = 17 -----------------------------------
+// ---- collider contact: p = geom(DP_CGEOM), kc(DP_CCONTACT), x(3), v(3) = CT_NP ----------------
+
+enum { CT_KC = DP_CGEOM, CT_X = CT_KC + DP_CCONTACT, CT_V = CT_X + 3, CT_NP = CT_V + 3 };
 
 static void ct_fn(const double *p, double *y, const void *aux) {
   int type = *(const int *)aux;
   y[0] = y[1] = y[2] = 0;
-  contact_force(y, type, p, p + 6, p + 11, p + 14);
+  contact_force(y, type, p, p + CT_KC, p + CT_X, p + CT_V);
 }
 
 static void ct_adj(const double *p, double *pb, const double *yb, const void *aux) {
   int type = *(const int *)aux;
-  adj_contact_force(type, p, p + 6, p + 11, p + 14, pb + 11, pb + 14, pb, pb + 6, yb);
+  adj_contact_force(type, p, p + CT_KC, p + CT_X, p + CT_V, pb + CT_X, pb + CT_V, pb, pb + CT_KC,
+                    yb);
 }
 
 static void sdf_fn(const double *p, double *y, const void *aux) {
   int type = *(const int *)aux;
-  y[0] = collider_sdf(y + 1, type, p, p + 6);
+  y[0] = collider_sdf(y + 1, type, p, p + DP_CGEOM);
 }
 
 static void sdf_adj(const double *p, double *pb, const double *yb, const void *aux) {
   int type = *(const int *)aux;
-  adj_collider_sdf(type, p, p + 6, pb + 6, pb, yb[0], yb + 1);
+  adj_collider_sdf(type, p, p + DP_CGEOM, pb + DP_CGEOM, pb, yb[0], yb + 1);
 }
 
-// Random contact inputs with the particle near the collider surface (|φ| ≲ 3w).
-static void contact_inputs(tu_rng *r, int type, double *p) {
-  for (int i = 0; i < 17; i++) {
+// Contact constants of the hand-made cases: k 1e4 N/m, c 10 N·s/m, μ 0.2, w 1 mm, ε 1 cm/s,
+// pure smoothed Coulomb (kf = INFINITY); everything else zero.
+static void contact_defaults(double *p) {
+  for (int i = 0; i < CT_NP; i++) {
     p[i] = 0;
   }
-  p[6] = tu_uniform(r, 1e3, 1e4);
-  p[7] = tu_uniform(r, 0, 20);
-  p[8] = tu_uniform(r, 0, 1);
-  p[9] = tu_uniform(r, 1e-3, 1e-2);
-  p[10] = tu_uniform(r, 1e-2, 1e-1);
-  for (int i = 0; i < 3; i++) {
-    p[14 + i] = tu_uniform(r, -2, 2);
+  double *kc = p + CT_KC;
+  kc[DP_C_STIFFNESS] = 1e4;
+  kc[DP_C_DAMPING] = 10;
+  kc[DP_C_FRICTION] = 0.2;
+  kc[DP_C_SMOOTHING] = 1e-3;
+  kc[DP_C_FRICTION_SMOOTHING] = 1e-2;
+  kc[DP_C_FRICTION_DAMPING] = INFINITY;
+}
+
+// Random contact inputs with the particle near the collider surface (|φ| ≲ 3w); kf = INFINITY.
+static void contact_inputs(tu_rng *r, int type, double *p) {
+  for (int i = 0; i < CT_NP; i++) {
+    p[i] = 0;
   }
-  double depth = tu_uniform(r, -3, 2) * p[9];  // φ
+  double *kc = p + CT_KC, *x = p + CT_X, *v = p + CT_V;
+  kc[DP_C_STIFFNESS] = tu_uniform(r, 1e3, 1e4);
+  kc[DP_C_DAMPING] = tu_uniform(r, 0, 20);
+  kc[DP_C_FRICTION] = tu_uniform(r, 0, 1);
+  kc[DP_C_SMOOTHING] = tu_uniform(r, 1e-3, 1e-2);
+  kc[DP_C_FRICTION_SMOOTHING] = tu_uniform(r, 1e-2, 1e-1);
+  kc[DP_C_FRICTION_DAMPING] = INFINITY;
+  for (int i = 0; i < 3; i++) {
+    v[i] = tu_uniform(r, -2, 2);
+  }
+  double depth = tu_uniform(r, -3, 2) * kc[DP_C_SMOOTHING];  // φ
   if (type == 0) {
     p[0] = tu_uniform(r, -0.5, 0.5);
-    p[11] = tu_uniform(r, -1, 1);
-    p[12] = tu_uniform(r, -1, 1);
-    p[13] = p[0] + depth;
+    x[0] = tu_uniform(r, -1, 1);
+    x[1] = tu_uniform(r, -1, 1);
+    x[2] = p[0] + depth;
   } else if (type == 2) {
     double dir[3] = {tu_uniform(r, -1, 1), tu_uniform(r, -1, 1), tu_uniform(r, -1, 1)};
     double l = dp_norm3(dir);
     p[3] = tu_uniform(r, 0.2, 1);
     for (int i = 0; i < 3; i++) {
       p[i] = tu_uniform(r, -1, 1);
-      p[11 + i] = p[i] + dir[i] / l * (p[3] + depth);
+      x[i] = p[i] + dir[i] / l * (p[3] + depth);
     }
   } else {
     // Box: near a face, an edge or a corner depending on how many axes are pushed outside.
@@ -213,7 +239,7 @@ static void contact_inputs(tu_rng *r, int type, double *p) {
       double sg = tu_uniform(r, -1, 1) > 0 ? 1 : -1;
       double off = i < nout ? (nout == 1 ? depth : fabs(depth) / sqrt((double)nout))
                             : -tu_uniform(r, 0.05, 0.15);
-      p[11 + i] = p[i] + sg * (p[3 + i] + off);
+      x[i] = p[i] + sg * (p[3 + i] + off);
     }
   }
 }
@@ -222,13 +248,13 @@ START_TEST(test_collider_sdf_gradient) {
   const char *names[3] = {"sdf_ground", "sdf_box", "sdf_sphere"};
   for (int type = 0; type < 3; type++) {
     tu_rng r = {99 + (uint64_t)type};
-    kernel k = {names[type], 9, 4, sdf_fn, sdf_adj, &type};
+    kernel k = {names[type], DP_CGEOM + 3, 4, sdf_fn, sdf_adj, &type};
     for (int trial = 0; trial < 40; trial++) {
-      double p[17], yb[4];
+      double p[CT_NP], yb[4];
       contact_inputs(&r, type, p);
-      double q[9];
-      memcpy(q, p, 6 * sizeof *q);
-      memcpy(q + 6, p + 11, 3 * sizeof *q);
+      double q[DP_CGEOM + 3];
+      memcpy(q, p, DP_CGEOM * sizeof *q);
+      memcpy(q + DP_CGEOM, p + CT_X, 3 * sizeof *q);
       for (int i = 0; i < 4; i++) {
         yb[i] = tu_uniform(&r, -1, 1);
       }
@@ -242,9 +268,9 @@ START_TEST(test_contact_gradient) {
   const char *names[3] = {"contact_ground", "contact_box", "contact_sphere"};
   for (int type = 0; type < 3; type++) {
     tu_rng r = {4242 + (uint64_t)type};
-    kernel k = {names[type], 17, 3, ct_fn, ct_adj, &type};
+    kernel k = {names[type], CT_NP, 3, ct_fn, ct_adj, &type};
     for (int trial = 0; trial < 60; trial++) {
-      double p[17], yb[3];
+      double p[CT_NP], yb[3];
       contact_inputs(&r, type, p);
       for (int i = 0; i < 3; i++) {
         yb[i] = tu_uniform(&r, -1, 1);
@@ -259,28 +285,24 @@ START_TEST(test_contact_at_switches) {
   // Exactly touching (φ = 0), zero tangential velocity, zero velocity: finite force and adjoint,
   // and the gradient still matches central differences there (the model has no switch).
   int type = 0;
-  kernel k = {"contact_touching", 17, 3, ct_fn, ct_adj, &type};
-  double p[17] = {0};
-  p[6] = 1e4;
-  p[7] = 10;
-  p[8] = 0.2;
-  p[9] = 1e-3;
-  p[10] = 1e-2;
-  p[13] = 0.0;  // φ = 0
+  kernel k = {"contact_touching", CT_NP, 3, ct_fn, ct_adj, &type};
+  double p[CT_NP];
+  contact_defaults(p);
+  p[CT_X + 2] = 0.0;  // φ = 0
   double yb[3] = {0.3, -0.2, 0.9};
   double y[3];
   ct_fn(p, y, &type);
   ck_assert_double_eq_tol(y[2], 1e4 * 1e-3 * log(2.0), 1e-9);  // k w softplus(0)
   check_kernel(&k, p, yb, 1e-5);
-  p[16] = -0.5;  // moving straight into the ground: v_t = 0
+  p[CT_V + 2] = -0.5;  // moving straight into the ground: v_t = 0
   check_kernel(&k, p, yb, 1e-5);
   // Far away: nothing, and the adjoint adds nothing.
-  p[13] = 1.0;
+  p[CT_X + 2] = 1.0;
   ct_fn(p, y, &type);
   ck_assert(y[0] == 0 && y[1] == 0 && y[2] == 0);
-  double pb[17] = {0};
+  double pb[CT_NP] = {0};
   ct_adj(p, pb, yb, &type);
-  for (int i = 0; i < 17; i++) {
+  for (int i = 0; i < CT_NP; i++) {
     ck_assert(pb[i] == 0);
   }
 }
@@ -289,18 +311,246 @@ END_TEST
 START_TEST(test_contact_friction_bound) {
   // Sliding fast on the ground at rest penetration: friction → μ k s opposite to the motion.
   int type = 0;
-  double p[17] = {0};
-  p[6] = 1e4;
-  p[8] = 0.5;
-  p[9] = 1e-4;
-  p[10] = 1e-4;
-  p[13] = -0.01;
-  p[14] = 3.0;
+  double p[CT_NP];
+  contact_defaults(p);
+  double *kc = p + CT_KC;
+  kc[DP_C_DAMPING] = 0;
+  kc[DP_C_FRICTION] = 0.5;
+  kc[DP_C_SMOOTHING] = 1e-4;
+  kc[DP_C_FRICTION_SMOOTHING] = 1e-4;
+  p[CT_X + 2] = -0.01;
+  p[CT_V] = 3.0;
   double y[3];
   ct_fn(p, y, &type);
   double s = 1e-4 * dp_softplus(0.01 / 1e-4);
   ck_assert_double_eq_tol(y[2], 1e4 * s, 1e-9);
   ck_assert_double_eq_tol(y[0], -0.5 * 1e4 * s, 1e-6);
+}
+END_TEST
+
+// ---- friction damping kf (the viscous cap of friction_factor) -------------------------------
+
+// The contact law before the friction damping existed (phys_contact_kern.h as of 672e9a8),
+// frozen: with kf = INFINITY, contact_force and adj_contact_force must reproduce it bit for bit.
+static void ref_contact_force(double *f, int type, const double *geom, const double *kc,
+                              const double *x, const double *v) {
+  double n[3];
+  double phi = collider_sdf(n, type, geom, x);
+  double k = kc[0], c = kc[1], mu = kc[2], w = kc[3], eps = kc[4];
+  double z = -phi / w;
+  if (z < DP_CONTACT_CUTOFF) {
+    return;
+  }
+  double s = w * dp_softplus(z);
+  double g = dp_sigmoid(z);
+  double vn = dp_dot3(v, n);
+  double vt[3] = {v[0] - vn * n[0], v[1] - vn * n[1], v[2] - vn * n[2]};
+  double q = sqrt(dp_dot3(vt, vt) + eps * eps);
+  double fn = k * s - c * g * vn;
+  double a = -mu * k * s / q;
+  for (int i = 0; i < 3; i++) {
+    f[i] += fn * n[i] + a * vt[i];
+  }
+}
+
+static void adj_ref_contact_force(int type, const double *geom, const double *kc, const double *x,
+                                  const double *v, double *x_bar, double *v_bar, double *geom_bar,
+                                  double *kc_bar, const double *f_bar) {
+  double n[3];
+  double phi = collider_sdf(n, type, geom, x);
+  double k = kc[0], c = kc[1], mu = kc[2], w = kc[3], eps = kc[4];
+  double z = -phi / w;
+  if (z < DP_CONTACT_CUTOFF) {
+    return;
+  }
+  double sp = dp_softplus(z);
+  double s = w * sp;
+  double g = dp_sigmoid(z);
+  double vn = dp_dot3(v, n);
+  double vt[3] = {v[0] - vn * n[0], v[1] - vn * n[1], v[2] - vn * n[2]};
+  double q = sqrt(dp_dot3(vt, vt) + eps * eps);
+  double fn = k * s - c * g * vn;
+  double a = -mu * k * s / q;
+  double fn_bar = dp_dot3(n, f_bar);
+  double a_bar = dp_dot3(vt, f_bar);
+  double n_bar[3] = {fn * f_bar[0], fn * f_bar[1], fn * f_bar[2]};
+  double vt_bar[3] = {a * f_bar[0], a * f_bar[1], a * f_bar[2]};
+  kc_bar[2] += -k * s / q * a_bar;
+  double ks_bar = -mu / q * a_bar;
+  double q_bar = mu * k * s / (q * q) * a_bar;
+  for (int i = 0; i < 3; i++) {
+    vt_bar[i] += q_bar * vt[i] / q;
+  }
+  kc_bar[4] += q_bar * eps / q;
+  double vt_n = dp_dot3(n, vt_bar);
+  double vn_bar = -vt_n;
+  for (int i = 0; i < 3; i++) {
+    v_bar[i] += vt_bar[i];
+    n_bar[i] -= vn * vt_bar[i];
+  }
+  kc_bar[0] += s * fn_bar + s * ks_bar;
+  double s_bar = k * fn_bar + k * ks_bar;
+  kc_bar[1] += -g * vn * fn_bar;
+  double g_bar = -c * vn * fn_bar;
+  vn_bar += -c * g * fn_bar;
+  for (int i = 0; i < 3; i++) {
+    v_bar[i] += vn_bar * n[i];
+    n_bar[i] += vn_bar * v[i];
+  }
+  double z_bar = s_bar * w * g + g_bar * g * (1.0 - g);
+  kc_bar[3] += s_bar * sp - z_bar * z / w;
+  double phi_bar = -z_bar / w;
+  adj_collider_sdf(type, geom, x, x_bar, geom_bar, phi_bar, n_bar);
+}
+
+START_TEST(test_contact_infinite_damping_bitwise) {
+  // kf = INFINITY is the pure smoothed Coulomb law of before, bit for bit, forward and adjoint,
+  // and its adjoint adds nothing to kf.
+  for (int type = 0; type < 3; type++) {
+    tu_rng r = {8080 + (uint64_t)type};
+    for (int trial = 0; trial < 200; trial++) {
+      double p[CT_NP], yb[3];
+      contact_inputs(&r, type, p);
+      if (type == 0 && trial % 4 == 0) {  // v_t = 0 exactly
+        p[CT_V] = p[CT_V + 1] = 0.0;
+      }
+      for (int i = 0; i < 3; i++) {
+        yb[i] = tu_uniform(&r, -1, 1);
+      }
+      double f[3] = {0.1, -0.2, 0.3}, fr[3] = {0.1, -0.2, 0.3};
+      contact_force(f, type, p, p + CT_KC, p + CT_X, p + CT_V);
+      ref_contact_force(fr, type, p, p + CT_KC, p + CT_X, p + CT_V);
+      ck_assert_msg(memcmp(f, fr, sizeof f) == 0, "type %d trial %d: force %.17g %.17g %.17g vs "
+                    "%.17g %.17g %.17g", type, trial, f[0], f[1], f[2], fr[0], fr[1], fr[2]);
+      double pb[CT_NP], pr[CT_NP];
+      for (int i = 0; i < CT_NP; i++) {
+        pb[i] = pr[i] = 0.01 * i;  // accumulates onto nonzero values
+      }
+      ct_adj(p, pb, yb, &type);
+      adj_ref_contact_force(type, p, p + CT_KC, p + CT_X, p + CT_V, pr + CT_X, pr + CT_V, pr,
+                            pr + CT_KC, yb);
+      for (int i = 0; i < CT_NP; i++) {
+        ck_assert_msg(memcmp(&pb[i], &pr[i], sizeof pb[i]) == 0,
+                      "type %d trial %d: adjoint [%d] %.17g vs %.17g", type, trial, i, pb[i],
+                      pr[i]);
+      }
+    }
+  }
+}
+END_TEST
+
+// Friction dampings from far below the Coulomb bound's slope to far above it (N·s/m).
+static const double kf_values[] = {1e-3, 0.3, 5, 50, 500, 1e4, 1e7};
+#define N_KF ((int)(sizeof kf_values / sizeof kf_values[0]))
+
+START_TEST(test_contact_friction_damping_gradient) {
+  // Random contacts with a finite kf, the kf component itself checked too.
+  const char *names[3] = {"contact_kf_ground", "contact_kf_box", "contact_kf_sphere"};
+  for (int type = 0; type < 3; type++) {
+    tu_rng r = {5151 + (uint64_t)type};
+    kernel k = {names[type], CT_NP, 3, ct_fn, ct_adj, &type};
+    for (int trial = 0; trial < 70; trial++) {
+      double p[CT_NP], yb[3];
+      contact_inputs(&r, type, p);
+      p[CT_KC + DP_C_FRICTION_DAMPING] = kf_values[trial % N_KF];
+      for (int i = 0; i < 3; i++) {
+        yb[i] = tu_uniform(&r, -1, 1);
+      }
+      check_kernel(&k, p, yb, 2e-5);
+    }
+  }
+}
+END_TEST
+
+START_TEST(test_contact_friction_damping_special) {
+  // kf = 0 with a friction bound P > 0 (no friction, ∂a/∂kf = −1), kf = 0 with μ = 0 (D = 0:
+  // a = 0 and every derivative 0), and v_t = 0 exactly, on a ground pressed 5 mm deep.
+  int type = 0;
+  kernel k = {"contact_kf_special", CT_NP, 3, ct_fn, ct_adj, &type};
+  double p[CT_NP], y[3], y0[3];
+  double yb[3] = {0.3, -0.2, 0.9};
+  contact_defaults(p);
+  double *kc = p + CT_KC;
+  p[CT_X + 2] = -5e-3;
+  p[CT_V] = 0.4;
+  p[CT_V + 1] = -0.1;
+  p[CT_V + 2] = -0.3;
+  kc[DP_C_FRICTION_DAMPING] = 0;
+  ct_fn(p, y, &type);
+  kc[DP_C_FRICTION] = 0;  // the same contact without friction
+  kc[DP_C_FRICTION_DAMPING] = INFINITY;
+  ct_fn(p, y0, &type);
+  kc[DP_C_FRICTION_DAMPING] = 0;
+  for (int i = 0; i < 3; i++) {
+    ck_assert_msg(y[i] == y0[i], "kf = 0: force[%d] %.17g vs frictionless %.17g", i, y[i], y0[i]);
+  }
+  kc[DP_C_FRICTION] = 0.2;
+  check_kernel(&k, p, yb, 1e-5);
+  double pb[CT_NP] = {0};
+  ct_adj(p, pb, yb, &type);
+  double vt_fb = p[CT_V] * yb[0] + p[CT_V + 1] * yb[1];  // a_bar = v_t · f_bar
+  ck_assert_msg(fabs(pb[CT_KC + DP_C_FRICTION_DAMPING] + vt_fb) <= 1e-15,
+                "kf = 0: kf_bar %.17g, expected %.17g", pb[CT_KC + DP_C_FRICTION_DAMPING], -vt_fb);
+  kc[DP_C_FRICTION] = 0;  // D = 0
+  check_kernel(&k, p, yb, 1e-5);
+  memset(pb, 0, sizeof pb);
+  ct_adj(p, pb, yb, &type);
+  ck_assert(pb[CT_KC + DP_C_FRICTION] == 0 && pb[CT_KC + DP_C_FRICTION_DAMPING] == 0);
+  // v_t = 0 exactly: the tangential Jacobian ∂f_t/∂v_t is a I, with |a| = kf P / sqrt(kf² ε² +
+  // P²) <= kf; far below the pure law's P / ε when kf is small.
+  kc[DP_C_FRICTION] = 0.2;
+  p[CT_V] = p[CT_V + 1] = 0;
+  double s = kc[DP_C_SMOOTHING] * dp_softplus(5e-3 / kc[DP_C_SMOOTHING]);
+  double P = 0.2 * 1e4 * s, eps = kc[DP_C_FRICTION_SMOOTHING];
+  for (int j = 0; j <= N_KF; j++) {
+    double kf = j < N_KF ? kf_values[j] : INFINITY;
+    kc[DP_C_FRICTION_DAMPING] = kf;
+    check_kernel(&k, p, yb, 1e-5);
+    double fx[3] = {1, 0, 0};
+    memset(pb, 0, sizeof pb);
+    ct_adj(p, pb, fx, &type);
+    double slope = -pb[CT_V];  // −∂f_x/∂v_x
+    double want = isinf(kf) ? P / eps : kf * P / sqrt(kf * kf * eps * eps + P * P);
+    ck_assert_msg(fabs(slope - want) <= 1e-12 * want && slope <= kf * (1 + 1e-15),
+                  "kf %g: slope at v_t = 0 %.17g, expected %.17g (P %g)", kf, slope, want, P);
+  }
+}
+END_TEST
+
+START_TEST(test_contact_friction_damping_limits) {
+  // |f_t| <= min(kf sqrt(Q), P) for every kf, and kf → ∞ approaches the pure law:
+  // a(kf) / a(∞) = 1 / sqrt(1 + P² / (kf² Q)).
+  int type = 0;
+  double p[CT_NP];
+  contact_defaults(p);
+  double *kc = p + CT_KC;
+  p[CT_X + 2] = -2e-3;
+  kc[DP_C_DAMPING] = 0;
+  double s = kc[DP_C_SMOOTHING] * dp_softplus(2e-3 / kc[DP_C_SMOOTHING]);
+  double P = 0.2 * 1e4 * s, eps = kc[DP_C_FRICTION_SMOOTHING];
+  const double speeds[] = {0, 1e-4, 1e-2, 0.3, 5};
+  for (int iv = 0; iv < 5; iv++) {
+    p[CT_V] = speeds[iv];
+    double Q = speeds[iv] * speeds[iv] + eps * eps, finf[3] = {0, 0, 0};
+    kc[DP_C_FRICTION_DAMPING] = INFINITY;
+    ct_fn(p, finf, &type);
+    for (int j = 0; j < N_KF; j++) {
+      double kf = kf_values[j], f[3];
+      kc[DP_C_FRICTION_DAMPING] = kf;
+      ct_fn(p, f, &type);
+      double ft = fabs(f[0]), bound = fmin(kf * sqrt(Q), P);
+      ck_assert_msg(ft <= bound * (1 + 1e-14) && ft <= fabs(finf[0]) * (1 + 1e-14),
+                    "kf %g, v %g: |f_t| %.17g above min(kf sqrt(Q), P) %.17g or the pure law "
+                    "%.17g", kf, speeds[iv], ft, bound, fabs(finf[0]));
+      ck_assert_double_eq_tol(f[0], finf[0] / sqrt(1 + P * P / (kf * kf * Q)),
+                              1e-14 * fabs(finf[0]) + 1e-300);
+      ck_assert(f[2] == finf[2]);  // the normal force does not depend on kf
+    }
+    kc[DP_C_FRICTION_DAMPING] = 1e12;
+    double fbig[3];
+    ct_fn(p, fbig, &type);
+    ck_assert_double_eq_tol(fbig[0], finf[0], 1e-12 * fabs(finf[0]) + 1e-300);
+  }
 }
 END_TEST
 
@@ -358,6 +608,10 @@ Suite *make_kernels_suite(void) {
   tcase_add_test(tc, test_contact_gradient);
   tcase_add_test(tc, test_contact_at_switches);
   tcase_add_test(tc, test_contact_friction_bound);
+  tcase_add_test(tc, test_contact_infinite_damping_bitwise);
+  tcase_add_test(tc, test_contact_friction_damping_gradient);
+  tcase_add_test(tc, test_contact_friction_damping_special);
+  tcase_add_test(tc, test_contact_friction_damping_limits);
   tcase_add_test(tc, test_euler_update_gradient);
   suite_add_tcase(s, tc);
   return s;

@@ -136,6 +136,54 @@ START_TEST(test_builder_rejects) {
 }
 END_TEST
 
+// The sixth contact constant: friction_damping, INFINITY by default, an entry of range [0, inf]
+// after friction_smoothing; finite values and 0 accepted, negative values and NaN rejected.
+START_TEST(test_friction_damping_entry) {
+  dpModel *m = two_particles();
+  dpSelection s;
+  dpError err = {0};
+  size_t kc = m->off.ccontact;
+  double kf = m->theta0[kc + DP_C_FRICTION_DAMPING];
+  ck_assert(isinf(kf) && kf > 0);
+  ck_assert_int_eq(dp_param_select(m, "ground.friction_damping", &s, &err), DP_OK);
+  ck_assert_uint_eq(s.n, 1);
+  ck_assert_uint_eq(s.index[0], kc + DP_C_FRICTION_DAMPING);
+  dp_selection_free(&s);
+  size_t comp = 9;
+  const dpParam *p = dp_param_at(m, kc + DP_C_FRICTION_DAMPING, &comp);
+  ck_assert_ptr_nonnull(p);
+  ck_assert_str_eq(p->path, "ground.friction_damping");
+  ck_assert_uint_eq(comp, 0);
+  ck_assert(p->lower == 0 && isinf(p->upper));
+  ck_assert_uint_eq(m->ntheta, m->off.controls + 4 * 1 * 3);
+  ck_assert_uint_eq(m->off.controls, kc + DP_CCONTACT);
+  dp_model_free(m);
+  const double values[4] = {0.0, 250.0, -1.0, NAN};
+  for (int i = 0; i < 4; i++) {
+    m = dp_model_new();
+    dpParticleDef pd = dp_default_particle_def();
+    dp_model_add_particle(m, "a", &pd, &err);
+    dpColliderDef b = dp_default_collider_def(DP_COLLIDER_BOX);
+    b.friction_damping = values[i];
+    ck_assert_int_eq(dp_model_add_collider(m, "wall", &b, &err), 0);
+    dpStatus st = dp_model_finalize(m, &err);
+    if (i < 2) {
+      ck_assert_msg(st == DP_OK, "%s", err.message);
+      ck_assert_double_eq(m->theta0[m->off.ccontact + DP_C_FRICTION_DAMPING], values[i]);
+      ck_assert_int_eq(dp_param_select(m, "boxes.wall.friction_damping", &s, &err), DP_OK);
+      dp_selection_free(&s);
+    } else {
+      ck_assert_int_eq(st, DP_ERR_INVALID);
+      ck_assert_msg(strstr(err.message, "collider 'wall': 'friction_damping' must be >= 0") !=
+                        NULL,
+                    "%s", err.message);
+    }
+    dp_error_clear(&err);
+    dp_model_free(m);
+  }
+}
+END_TEST
+
 Suite *make_model_suite(void) {
   Suite *s = suite_create("model");
   TCase *tc = tcase_create("parameters");
@@ -143,6 +191,7 @@ Suite *make_model_suite(void) {
   tcase_add_test(tc, test_selection_shapes);
   tcase_add_test(tc, test_selection_suggests);
   tcase_add_test(tc, test_builder_rejects);
+  tcase_add_test(tc, test_friction_damping_entry);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -1,7 +1,7 @@
 // Closed-form references: a projectile with linear drag (position and ∂x(T)/∂v0, the error
 // shrinking with dt at each integrator's order), the undamped and damped oscillator, energy of
-// semi-implicit Euler over 10⁵ steps, and a diverging run that names its step, particle and
-// quantity.
+// semi-implicit Euler over 10⁵ steps, a diverging run that names its step, particle and
+// quantity, and the friction damping that keeps the adjoint of a hard impact stable.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +206,78 @@ START_TEST(test_determinism_hash) {
 }
 END_TEST
 
+// A 1 kg ball dropped straight down (v0 = (0, 0, −5) m/s, vx = 0 exactly) on the ground (k 1e4,
+// c 10, μ 0.2, w 1 mm, ε 1 cm/s), 288 semi-implicit Euler steps of h = 0.6/288 s: the bounce
+// benchmark's contact. L = |x_T − (−0.5, 0, 0)|², so ∂L/∂vx0 = ∂x_T/∂vx0 (the z part does not
+// depend on vx0 at v_t = 0).
+static double drop_dx_dvx(double kf, double *fd) {
+  dpError err = {0};
+  dpModel *m = dp_model_new();
+  m->dt = 0.6 / 288;
+  m->steps = 288;
+  m->integrator = DP_SEMI_IMPLICIT_EULER;
+  dpParticleDef p = dp_default_particle_def();
+  p.mass = 1.0;
+  p.position[2] = 1.0;
+  p.velocity[2] = -5.0;
+  ck_assert_int_ge(dp_model_add_particle(m, "ball", &p, &err), 0);
+  dpColliderDef g = dp_default_collider_def(DP_COLLIDER_GROUND);
+  g.stiffness = 1e4;
+  g.damping = 10;
+  g.friction = 0.2;
+  g.smoothing = 1e-3;
+  g.friction_smoothing = 1e-2;
+  g.friction_damping = kf;
+  ck_assert_int_ge(dp_model_add_collider(m, "ground", &g, &err), 0);
+  ck_assert_msg(dp_model_finalize(m, &err) == DP_OK, "%s", err.message);
+  const char *json = "{\"terms\": [{\"type\": \"position\", \"particle\": \"ball\", "
+                     "\"step\": \"end\", \"target\": [-0.5, 0, 0]}]}";
+  dpLoss *loss = NULL;
+  ck_assert_msg(dp_loss_parse(json, "drop", m, &loss, &err) == DP_OK, "%s", err.message);
+  double *th = malloc(m->ntheta * sizeof *th), *gr = calloc(m->ntheta, sizeof *gr);
+  memcpy(th, m->theta0, m->ntheta * sizeof *th);
+  double L = 0;
+  ck_assert_int_eq(dp_value_and_grad(m, DP_DEVICE_CPU, 0, th, loss, &L, gr, &err), DP_OK);
+  size_t ix = m->off.v0;  // vx0
+  double d[2];
+  for (int r = 0; r < 2; r++) {
+    double hr = r == 0 ? 1e-5 : 0.5e-5, lp = 0, lm = 0;
+    th[ix] = hr;
+    ck_assert_int_eq(dp_value(m, th, loss, &lp, &err), DP_OK);
+    th[ix] = -hr;
+    ck_assert_int_eq(dp_value(m, th, loss, &lm, &err), DP_OK);
+    th[ix] = 0;
+    d[r] = (lp - lm) / (2 * hr);
+  }
+  *fd = (4 * d[1] - d[0]) / 3;
+  double a = gr[ix];
+  free(th);
+  free(gr);
+  dp_loss_free(loss);
+  dp_model_free(m);
+  return a;
+}
+
+START_TEST(test_friction_damping_stabilizes_impact) {
+  // At v_t = 0 the tangential force has slope P/ε under pure smoothed Coulomb friction
+  // (friction_damping = INFINITY): P = μ k s reaches 125 N at this impact, so h P/(ε m) ≈ 26
+  // ≫ 2 for 14 steps and the linearized tangential dynamics of semi-implicit Euler are unstable:
+  // the adjoint explodes although the forward run is fine. A finite friction damping kf bounds
+  // the slope by kf; with h kf / m = 0.21 the adjoint stays bounded (0.19007) and matches
+  // central differences.
+  double fd = 0;
+  double a = drop_dx_dvx(100.0, &fd);
+  ck_assert_msg(isfinite(a) && fabs(a) < 10, "kf = 100: dx_T/dvx0 = %.6e", a);
+  TU_ASSERT_GRAD("drop kf=100 dx_T/dvx0", 0, a, fd, 1e-6, 1e-9);
+  // kf = 0: no friction, x_T = vx0 T exactly, so dx_T/dvx0 = T = 0.6 s.
+  a = drop_dx_dvx(0.0, &fd);
+  ck_assert_msg(fabs(a - 0.6) < 1e-12, "kf = 0: dx_T/dvx0 = %.17g, expected 0.6", a);
+  // The documented instability of the pure law (the adjoint is ~ -7e14).
+  a = drop_dx_dvx(INFINITY, &fd);
+  ck_assert_msg(fabs(a) > 1e6, "kf = inf: dx_T/dvx0 = %.6e, expected the unstable adjoint", a);
+}
+END_TEST
+
 Suite *make_physics_suite(void) {
   Suite *s = suite_create("physics");
   TCase *tc = tcase_create("closed_forms");
@@ -215,6 +287,7 @@ Suite *make_physics_suite(void) {
   tcase_add_test(tc, test_semi_implicit_energy_bounded);
   tcase_add_test(tc, test_divergence_names_step);
   tcase_add_test(tc, test_determinism_hash);
+  tcase_add_test(tc, test_friction_damping_stabilizes_impact);
   suite_add_tcase(s, tc);
   return s;
 }

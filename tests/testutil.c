@@ -64,6 +64,7 @@ dpModel *tu_mixed_model(dpIntegrator integ, int substeps, int steps) {
   g.stiffness = 500;
   g.smoothing = 0.05;
   g.friction_smoothing = 0.1;
+  g.friction_damping = 5;  // the viscous cap active at particle a (kf q ≈ P)
   ck_assert_int_ge(dp_model_add_collider(m, "ground", &g, &err), 0);
   dpColliderDef b = dp_default_collider_def(DP_COLLIDER_BOX);
   b.center[0] = 2.0;
@@ -74,6 +75,7 @@ dpModel *tu_mixed_model(dpIntegrator integ, int substeps, int steps) {
   b.stiffness = 400;
   b.smoothing = 0.05;
   b.friction_smoothing = 0.1;
+  b.friction_damping = 20;
   ck_assert_int_ge(dp_model_add_collider(m, "wall", &b, &err), 0);
   dpColliderDef sp = dp_default_collider_def(DP_COLLIDER_SPHERE);
   sp.center[1] = 2.0;

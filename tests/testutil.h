@@ -50,7 +50,9 @@ void *tu_failing_alloc(void *ud, void *ptr, size_t oldsize, size_t newsize);
 
 // A small model that exercises every force: 5 particles (one pinned) with drag and constant
 // forces, two-particle and anchored springs, ground, box and sphere each in contact range of
-// some particle, controls on two particles (seeded random values). Finalized.
+// some particle, controls on two particles (seeded random values). Finalized. The ground and
+// box have a finite friction damping; the sphere keeps the default INFINITY (pure Coulomb), so
+// a loop over θ meets one infinite component per sphere, which it cannot step (skip it).
 dpModel *tu_mixed_model(dpIntegrator integ, int substeps, int steps);
 
 #endif

@@ -91,9 +91,25 @@ typedef enum dpColliderType {
 #define DP_CGEOM 6
 // Per-collider contact parameters in θ, in this order:
 //   stiffness k (N/m), damping c (N·s/m), friction coefficient μ (1),
-//   smoothing width w of the penetration softplus (m), friction smoothing ε (m/s).
-#define DP_CCONTACT 5
-enum { DP_C_STIFFNESS = 0, DP_C_DAMPING, DP_C_FRICTION, DP_C_SMOOTHING, DP_C_FRICTION_SMOOTHING };
+//   smoothing width w of the penetration softplus (m), friction smoothing ε (m/s),
+//   friction damping kf (N·s/m, >= 0; default INFINITY).
+// Friction is f_t = a v_t with P = μ k s (s the smoothed penetration) and Q = |v_t|² + ε²:
+// kf = INFINITY gives pure smoothed Coulomb, a = −P / sqrt(Q), whose slope at v_t = 0 is P / ε;
+// a finite kf caps it by a viscous friction of coefficient kf, a = −kf P / sqrt(kf² Q + P²), a
+// smooth min(kf |v_t|, P) with slope at most kf. A hard impact makes P / ε large, and explicit or
+// semi-implicit Euler (step h, mass m) is unstable on the tangential dynamics, its adjoint
+// exploding, unless h P / (ε m) < 2; with a finite kf, h kf / m < 2 suffices whatever P.
+// kf = 0: no friction. Source of the cap: Warp, warp/sim/integrator_euler.py,
+// eval_particle_contacts, friction min(kf |v_t|, μ fn).
+#define DP_CCONTACT 6
+enum {
+  DP_C_STIFFNESS = 0,
+  DP_C_DAMPING,
+  DP_C_FRICTION,
+  DP_C_SMOOTHING,
+  DP_C_FRICTION_SMOOTHING,
+  DP_C_FRICTION_DAMPING
+};
 
 // Definitions used to build a model (Box2D style: start from dp_default_*_def and override).
 typedef struct dpParticleDef {
@@ -126,6 +142,7 @@ typedef struct dpColliderDef {
   double friction;          // Coulomb coefficient μ
   double smoothing;         // m, > 0
   double friction_smoothing;  // m/s, > 0
+  double friction_damping;  // N·s/m, >= 0; INFINITY: pure smoothed Coulomb
 } dpColliderDef;
 
 dpParticleDef dp_default_particle_def(void);

@@ -1,0 +1,6 @@
+build-cuda/obj/lib/io_scene_write.o: lib/io_scene_write.c \
+ lib/include/dp/dp.h lib/core_text.h lib/io_scene.h lib/io_yaml.h
+lib/include/dp/dp.h:
+lib/core_text.h:
+lib/io_scene.h:
+lib/io_yaml.h:
