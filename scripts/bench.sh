@@ -30,3 +30,31 @@ echo
 echo "| scene      |      T | params | fwd (µs) | bwd (µs) | f+b (µs) | b/f   | FD (ms)    | adjoint vs FD |"
 echo "|------------|--------|--------|----------|----------|----------|-------|------------|-----------|"
 "$B" projectile 1000
+echo
+echo "Optimization tasks (dp-optimize, as make tasks runs them): iterations, objective evaluations,"
+echo "wall time, time per iteration, final loss."
+echo
+echo "| task | method | iterations | evaluations | wall (s) | ms/iteration | loss | stop |"
+echo "|------|--------|-----------:|------------:|---------:|-------------:|-----:|------|"
+BIN=${1:-build}/bin
+TMP=$(mktemp -d /tmp/dp-bench.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+task() {  # task NAME SCENE LOSS OPTIONS...
+  name=$1 scene=$2 loss=$3
+  shift 3
+  "$BIN/dp-optimize" "$scene" "$loss" "$@" -o "$TMP/$name.yaml" --json > "$TMP/$name.json"
+  /usr/bin/python3 - "$TMP/$name.json" "$name" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"| {sys.argv[2]} | {r['method']} | {r['iterations']} | {r['evaluations']} | "
+      f"{r['wall_time_s']:.4f} | {1e3 * r['time_per_iteration_s']:.3f} | {r['loss']:.3g} | "
+      f"{r['stop_reason']} |")
+PY
+}
+task projectile scenes/projectile.yaml scenes/projectile.json --method lbfgs --max-iter 100
+task "bounce (gd, lr 0.02)" scenes/bounce.yaml scenes/bounce.json --method gd --lr 0.02 --max-iter 250 --tol 0
+task "bounce (adam, lr 0.5)" scenes/bounce.yaml scenes/bounce.json --method adam --lr 0.5 --max-iter 250 --tol 0
+task spring_cage scenes/spring_cage.yaml scenes/spring_cage.json --method lbfgs --max-iter 100
+task sysid scenes/sysid.yaml scenes/sysid.json --method lbfgs --max-iter 300
+task "sysid (300 its)" scenes/sysid.yaml scenes/sysid.json --method lbfgs --max-iter 300 --tol 0 --gtol 0
+task cloth_control scenes/cloth_control.yaml scenes/cloth_control.json --method lbfgs --max-iter 50

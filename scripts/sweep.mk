@@ -19,6 +19,8 @@ RUNS := $(patsubst %,$(OUT)/run_%.npz,$(DRAGS))
 ROWS := $(RUNS:.npz=.row)
 
 .PHONY: all clean
+# Keep every run's trajectory (make would delete them as intermediate files).
+.SECONDARY:
 all: $(OUT)/sweep.png
 	@echo "sweep: $(words $(DRAGS)) runs -> $(OUT)/sweep.csv, $(OUT)/sweep.png"
 
