@@ -69,6 +69,13 @@ static dpStatus add_pattern(dpProblem *p, const char *pattern, const dpParamSpec
       goto done;
     }
     double v = m->theta0[j];
+    if (!isfinite(v)) {
+      st = dp_error_set(err, DP_ERR_INVALID, m->source, 0, 0,
+                        "parameter '%s' is %g and cannot be optimized (give it a finite value "
+                        "in the scene, or leave it out of the selection)",
+                        label, v);
+      goto done;
+    }
     if (logs) {
       if (!(v > 0)) {
         st = dp_error_set(err, DP_ERR_INVALID, m->source, 0, 0,

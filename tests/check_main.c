@@ -15,6 +15,7 @@ int main(void) {
       make_io_scene_write_suite,
       make_io_csv_suite,
       make_opt_suite,
+      make_opt_problem_suite,
       make_render_suite,
   };
   SRunner *sr = srunner_create(NULL);

@@ -17,6 +17,7 @@ Suite *make_io_csv_suite(void);
 Suite *make_loss_suite(void);
 Suite *make_cuda_suite(void);
 Suite *make_opt_suite(void);
+Suite *make_opt_problem_suite(void);
 Suite *make_render_suite(void);
 
 #endif

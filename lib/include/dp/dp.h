@@ -765,7 +765,8 @@ typedef struct dpProblem {
 // Variables from the paths `wrt` (nwrt patterns, as for dp_param_select; each component once,
 // in order of first selection), or from the scene's `parameters:` list when nwrt is 0. A --wrt
 // pattern that names a `parameters:` entry takes its bounds and scale. Errors: DP_ERR_INVALID
-// when nothing is selected, a pattern matches nothing (with a suggestion), a log-scale
+// when nothing is selected, a pattern matches nothing (with a suggestion), a value is not finite
+// (friction_damping defaults to inf), a log-scale
 // component is not > 0, or a bound is not below the other; DP_ERR_NOMEM.
 dpStatus dp_problem_new(const dpModel *m, const dpLoss *loss, const char *const *wrt, int nwrt,
                         dpDevice device, int checkpoint_every, dpProblem **out, dpError *err);
