@@ -1,5 +1,5 @@
 # dp — build, test, bench, install.
-#   make                 build/lib/libdp.a, build/bin/dp-simulate, build/bin/dp-differentiate
+#   make                 build/lib/libdp.a and build/bin/dp-{simulate,differentiate,optimize,inspect}
 #   make test            install missing Debian packages, build, run every test
 #   make bench           benchmarks (figures on stdout)
 #   make demo            the main job on a real scene, outputs under out/
