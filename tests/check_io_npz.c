@@ -21,54 +21,6 @@
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-typedef struct tmpDir {
-  char path[64];
-} tmpDir;
-
-static void tmpdir_make(tmpDir *d) {
-  snprintf(d->path, sizeof d->path, "/tmp/dp-npz-XXXXXX");
-  ck_assert_msg(mkdtemp(d->path) != NULL, "mkdtemp: %s", strerror(errno));
-}
-
-static void tmpdir_file(const tmpDir *d, const char *name, char *out, size_t cap) {
-  snprintf(out, cap, "%s/%s", d->path, name);
-}
-
-// Number of entries in the directory other than . and ..; *only gets the name of the last one.
-static int tmpdir_count(const tmpDir *d, char *last, size_t cap) {
-  DIR *dir = opendir(d->path);
-  ck_assert_ptr_nonnull(dir);
-  int n = 0;
-  struct dirent *de;
-  while ((de = readdir(dir)) != NULL) {
-    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-      n++;
-      if (last != NULL) {
-        snprintf(last, cap, "%s", de->d_name);
-      }
-    }
-  }
-  closedir(dir);
-  return n;
-}
-
-static void tmpdir_remove(tmpDir *d) {
-  DIR *dir = opendir(d->path);
-  if (dir == NULL) {
-    return;
-  }
-  struct dirent *de;
-  char p[512];
-  while ((de = readdir(dir)) != NULL) {
-    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-      snprintf(p, sizeof p, "%s/%s", d->path, de->d_name);
-      unlink(p);
-    }
-  }
-  closedir(dir);
-  rmdir(d->path);
-}
-
 static long file_size(const char *path) {
   struct stat sb;
   return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
@@ -175,7 +127,7 @@ static int numpy_available(void) {
 
 START_TEST(test_roundtrip_whole) {
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "npz");
   char path[128];
   tmpdir_file(&d, "a.npz", path, sizeof path);
   dpError err;
@@ -240,7 +192,7 @@ END_TEST
 
 START_TEST(test_stream_rows) {
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "npz");
   char path[128];
   tmpdir_file(&d, "traj.npz", path, sizeof path);
   dpError err;
@@ -317,7 +269,7 @@ static void check_methods(const char *path, int method) {
 
 START_TEST(test_levels) {
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "npz");
   char p0[128], p9[128];
   tmpdir_file(&d, "l0.npz", p0, sizeof p0);
   tmpdir_file(&d, "l9.npz", p9, sizeof p9);
@@ -354,7 +306,7 @@ END_TEST
 
 START_TEST(test_empty_archive) {
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "npz");
   char path[128];
   tmpdir_file(&d, "none.npz", path, sizeof path);
   dpError err;
@@ -375,7 +327,7 @@ END_TEST
 // Hand-made members: Fortran order and every supported dtype converted to float64.
 START_TEST(test_read_dtypes) {
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "npz");
   char path[128];
   tmpdir_file(&d, "dt.npz", path, sizeof path);
   unsigned char buf[512];
@@ -432,7 +384,7 @@ END_TEST
 
 START_TEST(test_atomic_replace) {
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "npz");
   char path[128], last[256];
   tmpdir_file(&d, "out.npz", path, sizeof path);
   write_bytes(path, "old content", 11);
@@ -496,7 +448,7 @@ END_TEST
 
 START_TEST(test_write_errors) {
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "npz");
   char path[128];
   dpError err;
   dp_error_clear(&err);
@@ -555,7 +507,7 @@ END_TEST
 // Failures at commit leave the target as it was and no temporary file behind.
 START_TEST(test_commit_failures) {
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "npz");
   char path[128], last[256];
   dpError err;
   dp_error_clear(&err);
@@ -604,7 +556,7 @@ END_TEST
 
 START_TEST(test_read_missing_and_garbage) {
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "npz");
   char path[128];
   tmpdir_file(&d, "missing.npz", path, sizeof path);
   expect_read_error(path, DP_ERR_IO, "cannot open '", "No such file or directory");
@@ -627,7 +579,7 @@ END_TEST
 
 START_TEST(test_read_truncated) {
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "npz");
   char path[128], cut[128];
   tmpdir_file(&d, "full.npz", path, sizeof path);
   tmpdir_file(&d, "cut.npz", cut, sizeof cut);
@@ -662,7 +614,7 @@ END_TEST
 
 START_TEST(test_read_bad_npy) {
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "npz");
   char path[128];
   tmpdir_file(&d, "bad.npz", path, sizeof path);
   double data[4] = {1, 2, 3, 4};
@@ -768,7 +720,7 @@ static dpStatus write_and_read(const char *path, dpError *err) {
 
 START_TEST(test_alloc_failures) {
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "npz");
   char path[128];
   tmpdir_file(&d, "alloc.npz", path, sizeof path);
   int succeeded = 0;
@@ -809,7 +761,7 @@ START_TEST(test_numpy_written) {
     return;
   }
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "npz");
   char path[128], cmd[512];
   tmpdir_file(&d, "np.npz", path, sizeof path);
   snprintf(cmd, sizeof cmd, PYTHON " tests/py/npz_check.py --write '%s'", path);
@@ -851,7 +803,7 @@ START_TEST(test_numpy_reads_ours) {
     return;
   }
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "npz");
   char path[128], cmd[512];
   tmpdir_file(&d, "ours.npz", path, sizeof path);
   dpError err;

@@ -443,6 +443,8 @@ END_TEST
 static const double kf_values[] = {1e-3, 0.3, 5, 50, 500, 1e4, 1e7};
 #define N_KF ((int)(sizeof kf_values / sizeof kf_values[0]))
 
+// Exercises friction_factor and adj_friction_factor (through contact_force / adj_contact_force)
+// against Richardson central differences, the kf component included.
 START_TEST(test_contact_friction_damping_gradient) {
   // Random contacts with a finite kf, the kf component itself checked too.
   const char *names[3] = {"contact_kf_ground", "contact_kf_box", "contact_kf_sphere"};

@@ -26,54 +26,6 @@
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
-typedef struct tmpDir {
-  char path[64];
-} tmpDir;
-
-static void tmpdir_make(tmpDir *d) {
-  snprintf(d->path, sizeof d->path, "/tmp/dp-render-XXXXXX");
-  ck_assert_msg(mkdtemp(d->path) != NULL, "mkdtemp: %s", strerror(errno));
-}
-
-static void tmpdir_file(const tmpDir *d, const char *name, char *out, size_t cap) {
-  snprintf(out, cap, "%s/%s", d->path, name);
-}
-
-// Entries of the directory other than . and ..; last receives the name of one of them.
-static int tmpdir_count(const tmpDir *d, char *last, size_t cap) {
-  DIR *dir = opendir(d->path);
-  ck_assert_ptr_nonnull(dir);
-  int n = 0;
-  struct dirent *de;
-  while ((de = readdir(dir)) != NULL) {
-    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-      n++;
-      if (last != NULL) {
-        snprintf(last, cap, "%s", de->d_name);
-      }
-    }
-  }
-  closedir(dir);
-  return n;
-}
-
-static void tmpdir_remove(tmpDir *d) {
-  DIR *dir = opendir(d->path);
-  if (dir == NULL) {
-    return;
-  }
-  struct dirent *de;
-  char p[512];
-  while ((de = readdir(dir)) != NULL) {
-    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-      snprintf(p, sizeof p, "%s/%s", d->path, de->d_name);
-      unlink(p);
-    }
-  }
-  closedir(dir);
-  rmdir(d->path);
-}
-
 static unsigned rgb_at(const dpImage *img, int x, int y) {
   ck_assert_msg(x >= 0 && x < img->width && y >= 0 && y < img->height, "pixel (%d, %d) outside", x,
                 y);
@@ -142,7 +94,7 @@ END_TEST
 
 START_TEST(test_png_round_trip_exact) {
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "render");
   char path[128];
   tmpdir_file(&d, "random.png", path, sizeof path);
   dpError err = {0};
@@ -184,7 +136,7 @@ END_TEST
 // Other PNG kinds written by libpng's simplified API: grey + alpha, RGBA, 16-bit RGB, palette.
 START_TEST(test_png_read_conversions) {
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "render");
   char path[128];
   tmpdir_file(&d, "kinds.png", path, sizeof path);
   const unsigned w = 3, h = 2;
@@ -265,7 +217,7 @@ END_TEST
 
 START_TEST(test_png_read_errors) {
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "render");
   char path[128], good[128];
   dpError err = {0};
   dpImage *img = NULL;
@@ -320,7 +272,7 @@ END_TEST
 
 START_TEST(test_png_write_missing_dir) {
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "render");
   char path[128];
   tmpdir_file(&d, "nope/plot.png", path, sizeof path);
   dpError err = {0};
@@ -373,7 +325,7 @@ START_TEST(test_plot_linear_pixels) {
   ck_assert_int_le(f.y1, 470);
 
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "render");
   char path[128];
   tmpdir_file(&d, "plot.png", path, sizeof path);
   dpImage *back = png_round_trip(img, path);
@@ -655,7 +607,7 @@ END_TEST
 // leaked, no file left behind.
 START_TEST(test_alloc_failures) {
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "render");
   char path[128];
   tmpdir_file(&d, "alloc.png", path, sizeof path);
   double x[4] = {0, 1, 2, 3}, y[4] = {1, 3, 2, 4};
@@ -845,7 +797,7 @@ START_TEST(test_render_frame_pixels) {
   double lo[3], hi[3];
   dp_render_bounds(m, NULL, x, 1, lo, hi);
   tmpDir d;
-  tmpdir_make(&d);
+  tmpdir_make(&d, "render");
   char path[128];
   dpError err = {0};
   dpImage *img = NULL;

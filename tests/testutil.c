@@ -1,6 +1,10 @@
-// Shared pieces of the Check suites: the failing allocator and the mixed test model.
+// Shared pieces of the Check suites: the failing allocator, the mixed test model and scratch
+// directories.
+#include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -96,3 +100,46 @@ dpModel *tu_mixed_model(dpIntegrator integ, int substeps, int steps) {
   return m;
 }
 
+
+void tmpdir_make(tmpDir *d, const char *tag) {
+  snprintf(d->path, sizeof d->path, "/tmp/dp-%s-XXXXXX", tag);
+  ck_assert_msg(mkdtemp(d->path) != NULL, "mkdtemp: %s", strerror(errno));
+}
+
+void tmpdir_file(const tmpDir *d, const char *name, char *out, size_t cap) {
+  snprintf(out, cap, "%s/%s", d->path, name);
+}
+
+int tmpdir_count(const tmpDir *d, char *last, size_t cap) {
+  DIR *dir = opendir(d->path);
+  ck_assert_ptr_nonnull(dir);
+  int n = 0;
+  struct dirent *de;
+  while ((de = readdir(dir)) != NULL) {
+    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+      n++;
+      if (last != NULL) {
+        snprintf(last, cap, "%s", de->d_name);
+      }
+    }
+  }
+  closedir(dir);
+  return n;
+}
+
+void tmpdir_remove(tmpDir *d) {
+  DIR *dir = opendir(d->path);
+  if (dir == NULL) {
+    return;
+  }
+  struct dirent *de;
+  char p[512];
+  while ((de = readdir(dir)) != NULL) {
+    if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+      snprintf(p, sizeof p, "%s/%s", d->path, de->d_name);
+      unlink(p);
+    }
+  }
+  closedir(dir);
+  rmdir(d->path);
+}

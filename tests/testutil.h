@@ -55,4 +55,16 @@ void *tu_failing_alloc(void *ud, void *ptr, size_t oldsize, size_t newsize);
 // a loop over θ meets one infinite component per sphere, which it cannot step (skip it).
 dpModel *tu_mixed_model(dpIntegrator integ, int substeps, int steps);
 
+// A scratch directory under /tmp for file tests ("/tmp/dp-<tag>-XXXXXX").
+typedef struct tmpDir {
+  char path[64];
+} tmpDir;
+void tmpdir_make(tmpDir *d, const char *tag);
+// path of name inside the directory
+void tmpdir_file(const tmpDir *d, const char *name, char *out, size_t cap);
+// Entries other than . and ..; last (may be NULL) receives the name of one of them.
+int tmpdir_count(const tmpDir *d, char *last, size_t cap);
+// Remove the files in it, then the directory.
+void tmpdir_remove(tmpDir *d);
+
 #endif
