@@ -110,6 +110,7 @@ dpColliderDef dp_default_collider_def(dpColliderType type) {
   d.smoothing = 1.0e-3;
   d.friction_smoothing = 1.0e-2;
   d.friction_damping = INFINITY;
+  d.damping_smoothing = INFINITY;
   return d;
 }
 
@@ -356,6 +357,11 @@ static dpStatus validate(const dpModel *m, const dpBuild *b, dpError *err) {
                           "particle '%s': 'mass' must be > 0 (got %g)", m->pname[i],
                           b->p[i].mass);
     }
+    if (!(b->p[i].radius >= 0) || !isfinite(b->p[i].radius)) {
+      return dp_error_set(err, DP_ERR_INVALID, NULL, 0, 0,
+                          "particle '%s': 'radius' must be >= 0 (got %g)", m->pname[i],
+                          b->p[i].radius);
+    }
   }
   for (int i = 0; i < m->ns; i++) {
     const dpSpringDef *s = &b->s[i];
@@ -384,6 +390,11 @@ static dpStatus validate(const dpModel *m, const dpBuild *b, dpError *err) {
       return dp_error_set(err, DP_ERR_INVALID, NULL, 0, 0,
                           "collider '%s': 'friction_damping' must be >= 0 or inf (got %g)",
                           m->cname[i], c->friction_damping);
+    }
+    if (!(c->damping_smoothing > 0)) {
+      return dp_error_set(err, DP_ERR_INVALID, NULL, 0, 0,
+                          "collider '%s': 'damping_smoothing' must be > 0 (got %g)", m->cname[i],
+                          c->damping_smoothing);
     }
     if (c->type == DP_COLLIDER_SPHERE && !(c->radius > 0)) {
       return dp_error_set(err, DP_ERR_INVALID, NULL, 0, 0,
@@ -421,7 +432,8 @@ static dpStatus build_table(dpModel *m, dpError *err) {
          table_add(&t, o->v0 + 3 * i, 3, -inf, inf, f, n, "velocity") &&
          table_add(&t, o->drag_lin + i, 1, 0, inf, f, n, "linear_drag") &&
          table_add(&t, o->drag_quad + i, 1, 0, inf, f, n, "quadratic_drag") &&
-         table_add(&t, o->force + 3 * i, 3, -inf, inf, f, n, "force");
+         table_add(&t, o->force + 3 * i, 3, -inf, inf, f, n, "force") &&
+         table_add(&t, o->radius + i, 1, 0, inf, f, n, "radius");
   }
   for (int i = 0; ok && i < m->ns; i++) {
     const char *n = m->sname[i];
@@ -454,7 +466,8 @@ static dpStatus build_table(dpModel *m, dpError *err) {
          table_add(&t, c + DP_C_FRICTION, 1, 0, inf, f, n, "friction") &&
          table_add(&t, c + DP_C_SMOOTHING, 1, 0, inf, f, n, "smoothing") &&
          table_add(&t, c + DP_C_FRICTION_SMOOTHING, 1, 0, inf, f, n, "friction_smoothing") &&
-         table_add(&t, c + DP_C_FRICTION_DAMPING, 1, 0, inf, f, n, "friction_damping");
+         table_add(&t, c + DP_C_FRICTION_DAMPING, 1, 0, inf, f, n, "friction_damping") &&
+         table_add(&t, c + DP_C_DAMPING_SMOOTHING, 1, 0, inf, f, n, "damping_smoothing");
   }
   if (ok && m->nu > 0) {
     ok = table_add(&t, o->controls, (size_t)m->steps * m->nu * 3, -inf, inf, "%s%s", "controls",
@@ -492,6 +505,7 @@ dpStatus dp_model_finalize(dpModel *m, dpError *err) {
   o->drag_lin = at; at += (size_t)np;
   o->drag_quad = at; at += (size_t)np;
   o->force = at; at += 3 * (size_t)np;
+  o->radius = at; at += (size_t)np;
   o->k = at; at += (size_t)ns;
   o->c = at; at += (size_t)ns;
   o->rest = at; at += (size_t)ns;
@@ -525,6 +539,7 @@ dpStatus dp_model_finalize(dpModel *m, dpError *err) {
     th[o->drag_lin + i] = p->linear_drag;
     th[o->drag_quad + i] = p->quadratic_drag;
     memcpy(th + o->force + 3 * i, p->force, 3 * sizeof(double));
+    th[o->radius + i] = p->radius;
     pinned[i] = p->pinned ? 1 : 0;
   }
   for (int i = 0; i < ns; i++) {
@@ -563,6 +578,7 @@ dpStatus dp_model_finalize(dpModel *m, dpError *err) {
     k[DP_C_SMOOTHING] = c->smoothing;
     k[DP_C_FRICTION_SMOOTHING] = c->friction_smoothing;
     k[DP_C_FRICTION_DAMPING] = c->friction_damping;
+    k[DP_C_DAMPING_SMOOTHING] = c->damping_smoothing;
   }
   if (m->nu > 0 && b->controls != NULL) {
     memcpy(th + o->controls, b->controls, (size_t)m->steps * m->nu * 3 * sizeof(double));

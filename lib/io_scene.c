@@ -29,20 +29,25 @@ static const char *const k_top[] = {
     "spheres", "cloth",      "controls", "parameters", "overrides"};
 static const char *const k_particle[] = {"mass",           "position",       "velocity",
                                          "linear_drag",    "quadratic_drag", "force",
-                                         "pinned"};
+                                         "radius",         "pinned"};
 static const char *const k_spring[] = {"a", "b", "anchor", "stiffness", "damping", "rest_length"};
-static const char *const k_ground[] = {"height",    "stiffness",          "damping",
-                                       "friction",  "smoothing",          "friction_smoothing",
+static const char *const k_ground[] = {"height",           "stiffness",    "damping",
+                                       "damping_mode",     "damping_smoothing",
+                                       "friction",         "smoothing",    "friction_smoothing",
                                        "friction_damping"};
-static const char *const k_box[] = {"center",    "half_extents",       "stiffness",
-                                    "damping",   "friction",           "smoothing",
-                                    "friction_smoothing", "friction_damping"};
-static const char *const k_sphere[] = {"center",    "radius",             "stiffness",
-                                       "damping",   "friction",           "smoothing",
-                                       "friction_smoothing", "friction_damping"};
+static const char *const k_box[] = {"center",           "half_extents", "stiffness",
+                                    "damping",          "damping_mode", "damping_smoothing",
+                                    "friction",         "smoothing",    "friction_smoothing",
+                                    "friction_damping"};
+static const char *const k_sphere[] = {"center",           "radius",       "stiffness",
+                                       "damping",          "damping_mode", "damping_smoothing",
+                                       "friction",         "smoothing",    "friction_smoothing",
+                                       "friction_damping"};
+static const char *const k_damping_modes[] = {"both", "approach"};
 static const char *const k_cloth[] = {"n",           "size",           "origin",     "plane",
                                       "mass",        "velocity",       "linear_drag",
-                                      "quadratic_drag", "structural",  "shear",      "pinned"};
+                                      "quadratic_drag", "radius",      "structural",
+                                      "shear",       "pinned"};
 static const char *const k_springset[] = {"stiffness", "damping"};
 static const char *const k_controls[] = {"particles", "values"};
 static const char *const k_param[] = {"path", "lower", "upper", "scale"};
@@ -324,6 +329,10 @@ static dpStatus read_particle(dpLoad *L, const dpYNode *key, const dpYNode *n,
           DP_OK) {
     return st;
   }
+  if ((v = dp_yaml_get(n, "radius", NULL)) != NULL &&
+      (st = dp_yaml_number_in(&s, v, "radius", 0, 0, INFINITY, &d->radius)) != DP_OK) {
+    return st;
+  }
   if ((v = dp_yaml_get(n, "pinned", NULL)) != NULL &&
       (st = dp_yaml_bool(&s, v, "pinned", &d->pinned)) != DP_OK) {
     return st;
@@ -504,6 +513,11 @@ static dpStatus add_cloth_particles(dpLoad *L, dpClothRef *cl) {
       (st = dp_yaml_number_in(&s, v, "quadratic_drag", 0, 0, INFINITY, &quad)) != DP_OK) {
     return st;
   }
+  double radius = 0.0;
+  if ((v = dp_yaml_get(n, "radius", NULL)) != NULL &&
+      (st = dp_yaml_number_in(&s, v, "radius", 0, 0, INFINITY, &radius)) != DP_OK) {
+    return st;
+  }
   unsigned char *pin = dp_calloc((size_t)nn * (size_t)nn, 1);
   if (pin == NULL) {
     return dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory");
@@ -521,6 +535,7 @@ static dpStatus add_cloth_particles(dpLoad *L, dpClothRef *cl) {
   memcpy(d.velocity, vel, sizeof vel);
   d.linear_drag = lin;
   d.quadratic_drag = quad;
+  d.radius = radius;
   cl->base = L->m->np;
   st = DP_OK;
   for (int i = 0; st == DP_OK && i < nn; i++) {
@@ -687,6 +702,26 @@ static dpStatus read_contact(const dpYScope *s, const dpYNode *n, dpColliderDef 
   for (size_t i = 0; i < NELEM(f); i++) {
     if ((v = dp_yaml_get(n, f[i].key, NULL)) != NULL &&
         (st = dp_yaml_number_in(s, v, f[i].key, 0, f[i].open, INFINITY, f[i].out)) != DP_OK) {
+      return st;
+    }
+  }
+  // damping_mode: both (δ = inf, the default) or approach (δ = damping_smoothing, 1 mm/s by
+  // default); damping_smoothing is only meaningful, and only accepted, with approach.
+  int mode = 0;
+  if ((v = dp_yaml_get(n, "damping_mode", NULL)) != NULL &&
+      (st = dp_yaml_enum(s, v, "damping_mode", k_damping_modes, NELEM(k_damping_modes), &mode)) !=
+          DP_OK) {
+    return st;
+  }
+  d->damping_smoothing = mode == 1 ? 1.0e-3 : INFINITY;
+  if ((v = dp_yaml_get(n, "damping_smoothing", NULL)) != NULL) {
+    if (mode != 1) {
+      return dp_yaml_fail(s, v, "damping_smoothing",
+                          "'damping_smoothing' needs 'damping_mode: approach' (the damping acts "
+                          "both ways by default)");
+    }
+    if ((st = dp_yaml_number_in(s, v, "damping_smoothing", 0, 1, INFINITY,
+                                &d->damping_smoothing)) != DP_OK) {
       return st;
     }
   }
@@ -1005,9 +1040,12 @@ static dpStatus check_specs(dpLoad *L) {
 void dp_scene_param_range(const dpParam *p, double *lo, int *lo_open, double *hi) {
   const char *field = strrchr(p->path, '.');
   field = field != NULL ? field + 1 : p->path;
-  int positive = strcmp(field, "mass") == 0 || strcmp(field, "radius") == 0 ||
+  // A sphere's radius must be > 0; a particle's contact radius may be 0 (a point).
+  int positive = strcmp(field, "mass") == 0 ||
+                 (strcmp(field, "radius") == 0 && strncmp(p->path, "spheres.", 8) == 0) ||
                  strcmp(field, "half_extents") == 0 || strcmp(field, "smoothing") == 0 ||
-                 strcmp(field, "friction_smoothing") == 0;
+                 strcmp(field, "friction_smoothing") == 0 ||
+                 strcmp(field, "damping_smoothing") == 0;
   *lo = positive ? fmax(0.0, p->lower) : p->lower;
   *lo_open = positive;
   *hi = p->upper;

@@ -2,9 +2,11 @@
 // signed distance and outward normal of each collider, a smooth penalty normal force with
 // damping, and smoothed Coulomb friction; each with its adjoint.
 //
-// With penetration p = -φ(x), z = p / w (w: smoothing width, m):
+// With penetration p = r − φ(x) (r: the particle's contact radius), z = p / w (w: smoothing
+// width, m):
 //   s  = w · softplus(z)                        smooth max(p, 0), m
-//   fn = k s − c σ(z) (v·n)                     normal force, N (σ gates the damping)
+//   fn = k s − c σ(z) d(v·n)                    normal force, N (σ gates the damping)
+//   d(vn) = vn, or with a finite damping smoothing δ the approach-only (vn − sqrt(vn² + δ²))/2
 //   ft = −μ k s · v_t / sqrt(|v_t|² + ε²)       smoothed Coulomb friction, bounded by μ k s
 //        (with a finite friction damping kf: capped by the viscous kf v_t, friction_factor)
 //   f  = fn n + ft
@@ -127,6 +129,29 @@ DP_HD static inline void adj_collider_sdf(int type, const double *geom, const do
   geom_bar[3 + kmax] -= phi_bar;
 }
 
+// Damping velocity d(vn) of the normal force −c σ(z) d(vn), m/s, for the damping smoothing δ
+// (m/s, > 0). δ = INFINITY: d = vn, the dashpot acts both ways. Finite δ: approach
+// (compression) only, d = (vn − sqrt(vn² + δ²)) / 2, a smooth min(vn, 0) that is never
+// positive, so the damping never pulls a separating particle back; it differs from
+// min(vn, 0) by at most δ/2 (at vn = 0) and its slope at vn = 0 is 1/2.
+// Source: Warp, warp/sim/integrator_euler.py, eval_particle_contacts: kd · min(vn, 0).
+DP_HD static inline double damping_velocity(double vn, double delta) {
+  return isinf(delta) ? vn : 0.5 * (vn - sqrt(vn * vn + delta * delta));
+}
+
+// Adjoint of damping_velocity: accumulates vn_bar and delta_bar from d_bar.
+//   ∂d/∂vn = (1 − vn/R)/2,  ∂d/∂δ = −δ/(2R),  R = sqrt(vn² + δ²) (> 0 for δ > 0).
+DP_HD static inline void adj_damping_velocity(double vn, double delta, double *vn_bar,
+                                              double *delta_bar, double d_bar) {
+  if (isinf(delta)) {
+    *vn_bar += d_bar;
+    return;
+  }
+  double R = sqrt(vn * vn + delta * delta);
+  *vn_bar += 0.5 * (1.0 - vn / R) * d_bar;
+  *delta_bar += -0.5 * delta / R * d_bar;
+}
+
 // Friction factor a of the tangential force f_t = a v_t, in N·s/m (a <= 0), for a finite friction
 // damping kf: smoothed Coulomb friction capped by a viscous friction of coefficient kf.
 //   P: the friction bound μ k s, N (>= 0); Q: |v_t|² + ε², m²/s² (> 0); q = sqrt(Q), m/s;
@@ -162,13 +187,15 @@ DP_HD static inline void adj_friction_factor(double P, double Q, double kf, doub
   *Q_bar += 0.5 * r3 * P * a_bar;
 }
 
-// Contact force on a particle at x (3), velocity v (3), from one collider, accumulated into f
-// (3), N. kc: the collider's DP_CCONTACT constants (k, c, μ, w, ε, kf). Returns 1 when in range.
+// Contact force on a particle of contact radius r (m, >= 0) at x (3), velocity v (3), from one
+// collider, accumulated into f (3), N. kc: the collider's DP_CCONTACT constants (k, c, μ, w, ε,
+// kf, δ). Returns 1 when in range.
 DP_HD static inline int contact_force(double *DP_RESTRICT f, int type, const double *geom,
-                                      const double *kc, const double *x, const double *v) {
+                                      const double *kc, double r, const double *x,
+                                      const double *v) {
   double n[3];
-  double phi = collider_sdf(n, type, geom, x);
-  double k = kc[0], c = kc[1], mu = kc[2], w = kc[3], eps = kc[4], kf = kc[5];
+  double phi = collider_sdf(n, type, geom, x) - r;
+  double k = kc[0], c = kc[1], mu = kc[2], w = kc[3], eps = kc[4], kf = kc[5], dl = kc[6];
   double z = -phi / w;
   if (z < DP_CONTACT_CUTOFF) {
     return 0;
@@ -179,7 +206,7 @@ DP_HD static inline int contact_force(double *DP_RESTRICT f, int type, const dou
   double vt[3] = {v[0] - vn * n[0], v[1] - vn * n[1], v[2] - vn * n[2]};
   double Q = dp_dot3(vt, vt) + eps * eps;
   double q = sqrt(Q);
-  double fn = k * s - c * g * vn;
+  double fn = k * s - c * g * damping_velocity(vn, dl);
   double a = isinf(kf) ? -mu * k * s / q : friction_factor(mu * k * s, Q, kf);
   for (int i = 0; i < 3; i++) {
     f[i] += fn * n[i] + a * vt[i];
@@ -187,15 +214,16 @@ DP_HD static inline int contact_force(double *DP_RESTRICT f, int type, const dou
   return 1;
 }
 
-// Adjoint of contact_force: accumulates x_bar, v_bar (3), geom_bar (DP_CGEOM) and kc_bar
-// (DP_CCONTACT) from f_bar (3). Recomputes the forward intermediates (a few flops).
+// Adjoint of contact_force: accumulates x_bar, v_bar (3), geom_bar (DP_CGEOM), kc_bar
+// (DP_CCONTACT) and r_bar (1) from f_bar (3). Recomputes the forward intermediates (a few
+// flops).
 DP_HD static inline void adj_contact_force(int type, const double *geom, const double *kc,
-                                           const double *x, const double *v, double *x_bar,
-                                           double *v_bar, double *geom_bar, double *kc_bar,
-                                           const double *f_bar) {
+                                           double r, const double *x, const double *v,
+                                           double *x_bar, double *v_bar, double *geom_bar,
+                                           double *kc_bar, double *r_bar, const double *f_bar) {
   double n[3];
-  double phi = collider_sdf(n, type, geom, x);
-  double k = kc[0], c = kc[1], mu = kc[2], w = kc[3], eps = kc[4], kf = kc[5];
+  double phi = collider_sdf(n, type, geom, x) - r;
+  double k = kc[0], c = kc[1], mu = kc[2], w = kc[3], eps = kc[4], kf = kc[5], dl = kc[6];
   double z = -phi / w;
   if (z < DP_CONTACT_CUTOFF) {
     return;
@@ -207,7 +235,8 @@ DP_HD static inline void adj_contact_force(int type, const double *geom, const d
   double vt[3] = {v[0] - vn * n[0], v[1] - vn * n[1], v[2] - vn * n[2]};
   double Q = dp_dot3(vt, vt) + eps * eps;
   double q = sqrt(Q);
-  double fn = k * s - c * g * vn;
+  double dv = damping_velocity(vn, dl);
+  double fn = k * s - c * g * dv;
   double a = isinf(kf) ? -mu * k * s / q : friction_factor(mu * k * s, Q, kf);
 
   // f = fn n + a vt
@@ -241,12 +270,12 @@ DP_HD static inline void adj_contact_force(int type, const double *geom, const d
     v_bar[i] += vt_bar[i];
     n_bar[i] -= vn * vt_bar[i];
   }
-  // fn = k s - c g vn
+  // fn = k s - c g d(vn)
   kc_bar[0] += s * fn_bar + s * ks_bar;
   double s_bar = k * fn_bar + k * ks_bar;
-  kc_bar[1] += -g * vn * fn_bar;
-  double g_bar = -c * vn * fn_bar;
-  vn_bar += -c * g * fn_bar;
+  kc_bar[1] += -g * dv * fn_bar;
+  double g_bar = -c * dv * fn_bar;
+  adj_damping_velocity(vn, dl, &vn_bar, &kc_bar[6], -c * g * fn_bar);
   // vn = v · n
   for (int i = 0; i < 3; i++) {
     v_bar[i] += vn_bar * n[i];
@@ -256,6 +285,7 @@ DP_HD static inline void adj_contact_force(int type, const double *geom, const d
   double z_bar = s_bar * w * g + g_bar * g * (1.0 - g);
   kc_bar[3] += s_bar * sp - z_bar * z / w;
   double phi_bar = -z_bar / w;
+  *r_bar -= phi_bar;
   adj_collider_sdf(type, geom, x, x_bar, geom_bar, phi_bar, n_bar);
 }
 

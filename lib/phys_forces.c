@@ -53,7 +53,7 @@ void dp_forces(const dpModel *m, const double *theta, int t, const double *x, co
     const double *kc = theta + o->ccontact + (size_t)DP_CCONTACT * j;
     int type = (int)m->ctype[j];
     for (int i = 0; i < m->np; i++) {
-      contact_force(f + 3 * i, type, geom, kc, x + 3 * i, v + 3 * i);
+      contact_force(f + 3 * i, type, geom, kc, theta[o->radius + i], x + 3 * i, v + 3 * i);
     }
   }
 }
@@ -69,8 +69,9 @@ void adj_dp_forces(const dpModel *m, const double *theta, int t, const double *x
     double *kc_bar = theta_bar + o->ccontact + (size_t)DP_CCONTACT * j;
     int type = (int)m->ctype[j];
     for (int i = 0; i < m->np; i++) {
-      adj_contact_force(type, geom, kc, x + 3 * i, v + 3 * i, x_bar + 3 * i, v_bar + 3 * i,
-                        geom_bar, kc_bar, f_bar + 3 * i);
+      adj_contact_force(type, geom, kc, theta[o->radius + i], x + 3 * i, v + 3 * i,
+                        x_bar + 3 * i, v_bar + 3 * i, geom_bar, kc_bar,
+                        theta_bar + o->radius + i, f_bar + 3 * i);
     }
   }
   const double *k = theta + o->k, *c = theta + o->c, *rest = theta + o->rest;

@@ -160,20 +160,21 @@ START_TEST(test_spring_coincident_ends) {
 }
 END_TEST
 
-// ---- collider contact: p = geom(DP_CGEOM), kc(DP_CCONTACT), x(3), v(3) = CT_NP ----------------
+// ---- collider contact: p = geom(DP_CGEOM), kc(DP_CCONTACT), x(3), v(3), r(1) = CT_NP ---------
 
-enum { CT_KC = DP_CGEOM, CT_X = CT_KC + DP_CCONTACT, CT_V = CT_X + 3, CT_NP = CT_V + 3 };
+enum { CT_KC = DP_CGEOM, CT_X = CT_KC + DP_CCONTACT, CT_V = CT_X + 3, CT_R = CT_V + 3,
+       CT_NP = CT_R + 1 };
 
 static void ct_fn(const double *p, double *y, const void *aux) {
   int type = *(const int *)aux;
   y[0] = y[1] = y[2] = 0;
-  contact_force(y, type, p, p + CT_KC, p + CT_X, p + CT_V);
+  contact_force(y, type, p, p + CT_KC, p[CT_R], p + CT_X, p + CT_V);
 }
 
 static void ct_adj(const double *p, double *pb, const double *yb, const void *aux) {
   int type = *(const int *)aux;
-  adj_contact_force(type, p, p + CT_KC, p + CT_X, p + CT_V, pb + CT_X, pb + CT_V, pb, pb + CT_KC,
-                    yb);
+  adj_contact_force(type, p, p + CT_KC, p[CT_R], p + CT_X, p + CT_V, pb + CT_X, pb + CT_V, pb,
+                    pb + CT_KC, pb + CT_R, yb);
 }
 
 static void sdf_fn(const double *p, double *y, const void *aux) {
@@ -187,7 +188,8 @@ static void sdf_adj(const double *p, double *pb, const double *yb, const void *a
 }
 
 // Contact constants of the hand-made cases: k 1e4 N/m, c 10 N·s/m, μ 0.2, w 1 mm, ε 1 cm/s,
-// pure smoothed Coulomb (kf = INFINITY); everything else zero.
+// pure smoothed Coulomb (kf = INFINITY), damping both ways (δ = INFINITY), a point particle
+// (r = 0); everything else zero.
 static void contact_defaults(double *p) {
   for (int i = 0; i < CT_NP; i++) {
     p[i] = 0;
@@ -199,9 +201,11 @@ static void contact_defaults(double *p) {
   kc[DP_C_SMOOTHING] = 1e-3;
   kc[DP_C_FRICTION_SMOOTHING] = 1e-2;
   kc[DP_C_FRICTION_DAMPING] = INFINITY;
+  kc[DP_C_DAMPING_SMOOTHING] = INFINITY;
 }
 
-// Random contact inputs with the particle near the collider surface (|φ| ≲ 3w); kf = INFINITY.
+// Random contact inputs with the particle's surface near the collider surface (|φ − r| ≲ 3w);
+// kf = INFINITY, δ = INFINITY; the contact radius r is 0 in a third of the cases.
 static void contact_inputs(tu_rng *r, int type, double *p) {
   for (int i = 0; i < CT_NP; i++) {
     p[i] = 0;
@@ -213,10 +217,13 @@ static void contact_inputs(tu_rng *r, int type, double *p) {
   kc[DP_C_SMOOTHING] = tu_uniform(r, 1e-3, 1e-2);
   kc[DP_C_FRICTION_SMOOTHING] = tu_uniform(r, 1e-2, 1e-1);
   kc[DP_C_FRICTION_DAMPING] = INFINITY;
+  kc[DP_C_DAMPING_SMOOTHING] = INFINITY;
   for (int i = 0; i < 3; i++) {
     v[i] = tu_uniform(r, -2, 2);
   }
-  double depth = tu_uniform(r, -3, 2) * kc[DP_C_SMOOTHING];  // φ
+  double rad = tu_uniform(r, 0, 3) < 1 ? 0.0 : tu_uniform(r, 0.01, 0.15);
+  p[CT_R] = rad;
+  double depth = tu_uniform(r, -3, 2) * kc[DP_C_SMOOTHING] + rad;  // φ
   if (type == 0) {
     p[0] = tu_uniform(r, -0.5, 0.5);
     x[0] = tu_uniform(r, -1, 1);
@@ -411,6 +418,7 @@ START_TEST(test_contact_infinite_damping_bitwise) {
     for (int trial = 0; trial < 200; trial++) {
       double p[CT_NP], yb[3];
       contact_inputs(&r, type, p);
+      p[CT_R] = 0.0;  // the reference has no contact radius
       if (type == 0 && trial % 4 == 0) {  // v_t = 0 exactly
         p[CT_V] = p[CT_V + 1] = 0.0;
       }
@@ -418,7 +426,7 @@ START_TEST(test_contact_infinite_damping_bitwise) {
         yb[i] = tu_uniform(&r, -1, 1);
       }
       double f[3] = {0.1, -0.2, 0.3}, fr[3] = {0.1, -0.2, 0.3};
-      contact_force(f, type, p, p + CT_KC, p + CT_X, p + CT_V);
+      contact_force(f, type, p, p + CT_KC, 0.0, p + CT_X, p + CT_V);
       ref_contact_force(fr, type, p, p + CT_KC, p + CT_X, p + CT_V);
       ck_assert_msg(memcmp(f, fr, sizeof f) == 0, "type %d trial %d: force %.17g %.17g %.17g vs "
                     "%.17g %.17g %.17g", type, trial, f[0], f[1], f[2], fr[0], fr[1], fr[2]);
@@ -429,7 +437,7 @@ START_TEST(test_contact_infinite_damping_bitwise) {
       ct_adj(p, pb, yb, &type);
       adj_ref_contact_force(type, p, p + CT_KC, p + CT_X, p + CT_V, pr + CT_X, pr + CT_V, pr,
                             pr + CT_KC, yb);
-      for (int i = 0; i < CT_NP; i++) {
+      for (int i = 0; i < CT_R; i++) {  // the reference has no r_bar
         ck_assert_msg(memcmp(&pb[i], &pr[i], sizeof pb[i]) == 0,
                       "type %d trial %d: adjoint [%d] %.17g vs %.17g", type, trial, i, pb[i],
                       pr[i]);
@@ -556,6 +564,126 @@ START_TEST(test_contact_friction_damping_limits) {
 }
 END_TEST
 
+// ---- approach-only damping (damping smoothing δ) and the contact radius -------------------------
+
+// Damping smoothings from far below typical approach speeds to above them (m/s).
+static const double delta_values[] = {1e-4, 1e-3, 1e-2, 0.3, 2.0};
+#define N_DELTA ((int)(sizeof delta_values / sizeof delta_values[0]))
+
+START_TEST(test_contact_approach_damping_gradient) {
+  // damping_velocity and adj_damping_velocity through the contact, the δ and r components
+  // checked too, with friction damping finite in half of the cases.
+  const char *names[3] = {"contact_delta_ground", "contact_delta_box", "contact_delta_sphere"};
+  for (int type = 0; type < 3; type++) {
+    tu_rng r = {6161 + (uint64_t)type};
+    kernel k = {names[type], CT_NP, 3, ct_fn, ct_adj, &type};
+    for (int trial = 0; trial < 70; trial++) {
+      double p[CT_NP], yb[3];
+      contact_inputs(&r, type, p);
+      p[CT_KC + DP_C_DAMPING] = tu_uniform(&r, 5, 50);
+      p[CT_KC + DP_C_DAMPING_SMOOTHING] = delta_values[trial % N_DELTA];
+      if (trial % 2) {
+        p[CT_KC + DP_C_FRICTION_DAMPING] = kf_values[trial % N_KF];
+      }
+      for (int i = 0; i < 3; i++) {
+        yb[i] = tu_uniform(&r, -1, 1);
+      }
+      check_kernel(&k, p, yb, 2e-5);
+    }
+  }
+}
+END_TEST
+
+START_TEST(test_contact_approach_damping_law) {
+  // On the ground pressed 5 mm deep, frictionless: the normal force is k s − c σ(z) d(v_n) with
+  // d = (v_n − sqrt(v_n² + δ²))/2. The damping never pulls (f_n >= k s), it acts fully on
+  // approach (within c σ δ/2 of −c σ v_n), vanishes on separation as δ/(4 v_n) does, and the
+  // gradient matches central differences at v_n = 0 exactly.
+  int type = 0;
+  kernel k = {"contact_delta_law", CT_NP, 3, ct_fn, ct_adj, &type};
+  double p[CT_NP], y[3], yb[3] = {0.3, -0.2, 0.9};
+  contact_defaults(p);
+  double *kc = p + CT_KC;
+  kc[DP_C_FRICTION] = 0;
+  p[CT_X + 2] = -5e-3;
+  double w = kc[DP_C_SMOOTHING], c = kc[DP_C_DAMPING];
+  double s = w * dp_softplus(5e-3 / w), g = dp_sigmoid(5e-3 / w), ks = 1e4 * s;
+  const double vns[] = {-3, -0.2, -1e-3, 0, 1e-3, 0.2, 3};
+  for (int j = 0; j < N_DELTA; j++) {
+    double dl = delta_values[j];
+    kc[DP_C_DAMPING_SMOOTHING] = dl;
+    for (int i = 0; i < 7; i++) {
+      double vn = vns[i];
+      p[CT_V + 2] = vn;
+      ct_fn(p, y, &type);
+      double want = ks - c * g * 0.5 * (vn - sqrt(vn * vn + dl * dl));
+      ck_assert_msg(fabs(y[2] - want) <= 1e-12 * want, "δ %g v_n %g: f_n %.17g, expected %.17g",
+                    dl, vn, y[2], want);
+      ck_assert_msg(y[2] >= ks, "δ %g v_n %g: damping pulls (f_n %.17g < k s %.17g)", dl, vn,
+                    y[2], ks);
+      if (vn < 0) {
+        ck_assert(fabs(y[2] - (ks - c * g * vn)) <= c * g * dl / 2 * (1 + 1e-12));
+      } else if (vn > 0) {
+        ck_assert(y[2] - ks <= c * g * dl * dl / (4 * vn) * (1 + 1e-9) + 1e-12 * ks);
+      }
+      check_kernel(&k, p, yb, 1e-5);
+    }
+  }
+  // δ = INFINITY: both ways, the previous law (f_n below k s on separation).
+  kc[DP_C_DAMPING_SMOOTHING] = INFINITY;
+  p[CT_V + 2] = 0.5;
+  ct_fn(p, y, &type);
+  ck_assert_double_eq_tol(y[2], ks - c * g * 0.5, 1e-12 * ks);
+  double pb[CT_NP] = {0};
+  ct_adj(p, pb, yb, &type);
+  ck_assert(pb[CT_KC + DP_C_DAMPING_SMOOTHING] == 0);
+}
+END_TEST
+
+START_TEST(test_contact_radius) {
+  // A particle of contact radius r at x touches as a point at x − r n would, for the ground, a
+  // box face and a sphere; ∂f/∂r = −∂f/∂φ, so r_bar = −(x_bar · n) there.
+  for (int type = 0; type < 3; type++) {
+    double p[CT_NP], q[CT_NP], f[3], fq[3];
+    contact_defaults(p);
+    p[CT_V] = 0.3;
+    p[CT_V + 2] = -0.4;
+    double n[3] = {0, 0, 1};
+    if (type == 0) {
+      p[0] = 0.1;  // ground height
+    } else {
+      p[0] = 0.2;  // centre; box half extents 0.5 or sphere radius 0.5
+      p[1] = -0.1;
+      p[2] = 0.05;
+      p[3] = p[4] = p[5] = 0.5;
+    }
+    double top = type == 0 ? p[0] : p[2] + 0.5;
+    memcpy(q, p, sizeof q);
+    p[CT_R] = 0.12;
+    p[CT_X] = type == 0 ? 0.7 : p[0];
+    p[CT_X + 1] = type == 0 ? -0.3 : p[1];
+    p[CT_X + 2] = top + 0.12 - 4e-4;  // surface 0.4 mm inside
+    memcpy(q + CT_X, p + CT_X, 3 * sizeof *q);
+    q[CT_X + 2] -= 0.12;
+    q[CT_R] = 0;
+    ct_fn(p, f, &type);
+    ct_fn(q, fq, &type);
+    for (int i = 0; i < 3; i++) {
+      ck_assert_msg(fabs(f[i] - fq[i]) <= 1e-9 * (fabs(fq[i]) + 1),
+                    "type %d: f[%d] %.17g with radius, %.17g as a point", type, i, f[i], fq[i]);
+    }
+    ck_assert(f[2] > 1);
+    double yb[3] = {0.2, 0.4, -0.7}, pb[CT_NP] = {0};
+    ct_adj(p, pb, yb, &type);
+    double xn = dp_dot3(pb + CT_X, n);
+    ck_assert_msg(fabs(pb[CT_R] + xn) <= 1e-9 * fabs(xn), "type %d: r_bar %.17g, −x_bar·n %.17g",
+                  type, pb[CT_R], -xn);
+    kernel k = {"contact_radius", CT_NP, 3, ct_fn, ct_adj, &type};
+    check_kernel(&k, p, yb, 1e-5);
+  }
+}
+END_TEST
+
 // ---- Euler update: p = m, x(3), v(3), f(3) = 10 ---------------------------------------------
 
 typedef struct {
@@ -614,6 +742,9 @@ Suite *make_kernels_suite(void) {
   tcase_add_test(tc, test_contact_friction_damping_gradient);
   tcase_add_test(tc, test_contact_friction_damping_special);
   tcase_add_test(tc, test_contact_friction_damping_limits);
+  tcase_add_test(tc, test_contact_approach_damping_gradient);
+  tcase_add_test(tc, test_contact_approach_damping_law);
+  tcase_add_test(tc, test_contact_radius);
   tcase_add_test(tc, test_euler_update_gradient);
   suite_add_tcase(s, tc);
   return s;

@@ -79,7 +79,7 @@ START_TEST(test_selection_shapes) {
   ck_assert_uint_eq(s.shape[1], 1);
   dp_selection_free(&s);
   ck_assert_int_eq(dp_param_select(m, "particles.ball.*", &s, &err), DP_OK);
-  ck_assert_uint_eq(s.n, 1 + 3 + 3 + 1 + 1 + 3);
+  ck_assert_uint_eq(s.n, 1 + 3 + 3 + 1 + 1 + 3 + 1);  // mass … force, radius
   ck_assert_int_eq(s.ndim, 1);
   dp_selection_free(&s);
   size_t comp = 9;

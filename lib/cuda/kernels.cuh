@@ -142,7 +142,7 @@ __global__ void k_particle_forces(dpDevModel dm, int t, const double *x, const d
   }
   for (int j = 0; j < dm.nc; j++) {
     contact_force(fi, dm.ctype[j], th + o->cgeom + (size_t)DP_CGEOM * j,
-                  th + o->ccontact + (size_t)DP_CCONTACT * j, x + i3, v + i3);
+                  th + o->ccontact + (size_t)DP_CCONTACT * j, th[o->radius + i], x + i3, v + i3);
   }
   f[i3] = fi[0];
   f[i3 + 1] = fi[1];
@@ -200,6 +200,8 @@ __global__ void __launch_bounds__(DP_CUDA_BLOCK)
   const size_t i3 = on ? 3 * (size_t)i : 0;
   double xi[3] = {0.0, 0.0, 0.0}, vi[3] = {0.0, 0.0, 0.0}, fb[3] = {0.0, 0.0, 0.0};
   double xb[3] = {0.0, 0.0, 0.0}, vb[3] = {0.0, 0.0, 0.0};
+  const double ri = on ? th[o->radius + i] : 0.0;
+  double rb = 0.0;  // the particle's radius adjoint (owned by the thread)
   if (on) {
     for (int c = 0; c < 3; c++) {
       xi[c] = x[i3 + c];
@@ -218,8 +220,8 @@ __global__ void __launch_bounds__(DP_CUDA_BLOCK)
     }
     if (on) {
       adj_contact_force(dm.ctype[j], th + o->cgeom + (size_t)DP_CGEOM * j,
-                        th + o->ccontact + (size_t)DP_CCONTACT * j, xi, vi, xb, vb, part,
-                        part + DP_CGEOM, fb);
+                        th + o->ccontact + (size_t)DP_CCONTACT * j, ri, xi, vi,
+                        xb, vb, part, part + DP_CGEOM, &rb, fb);
 #pragma unroll
       for (int q = 0; q < DP_CGEOM + DP_CCONTACT; q++) {
         nonzero |= part[q] != 0.0;
@@ -246,6 +248,7 @@ __global__ void __launch_bounds__(DP_CUDA_BLOCK)
                        th[o->drag_lin + i], th[o->drag_quad + i], vi, tb + o->mass + i, gb,
                        tb + o->force + i3, NULL, tb + o->drag_lin + i, tb + o->drag_quad + i, vb,
                        fb);
+    tb[o->radius + i] += rb;
     for (int c = 0; c < 3; c++) {
       x_bar[i3 + c] = xb[c];
       v_bar[i3 + c] = vb[c];

@@ -27,17 +27,19 @@ g = d['gradient']['springs.*.stiffness']; c = d['check']['springs.*.stiffness']
 assert len(g) == 2*8*7 + 2*7*7 and len(c['fd']) == 5 and c['max_rel_err'] < 1e-4
 " 2>"$T/py"; then ok "sampled check of a large parameter"; else nok "sampled check: $(cat "$T/py")"; fi
 
-# friction_damping is inf by default: its component is reported, not stepped.
+# friction_damping and damping_smoothing are inf by default: their components are reported,
+# not stepped.
 grep -v friction_damping scenes/bounce.yaml > "$T/bi.yaml"
 expect_exit 0 "check ground.* with an inf friction_damping" $D "$T/bi.yaml" scenes/bounce.json --check --wrt 'ground.*'
 expect_grep_re "^  6  *0.0*e+00   not checked (value is inf)$" "$T/out" "inf component not checked"
+expect_grep_re "^  7  *0.0*e+00   not checked (value is inf)$" "$T/out" "second inf component not checked"
 expect_exit 0 "check ground.* json" $D "$T/bi.yaml" scenes/bounce.json --check --wrt 'ground.*' --json
 if $PY -c "
 import json
 d = json.load(open('$T/out'))
 c = d['check']['ground.*']
-assert len(d['gradient']['ground.*']) == 7 and c['index'] == [0, 1, 2, 3, 4, 5]
-assert c['not_checked'] == [6] and c['max_rel_err'] < 1e-4
+assert len(d['gradient']['ground.*']) == 8 and c['index'] == [0, 1, 2, 3, 4, 5]
+assert c['not_checked'] == [6, 7] and c['max_rel_err'] < 1e-4
 " 2>"$T/py"; then ok "inf component left out of the check"; else nok "inf component: $(cat "$T/py")"; fi
 # A finite friction damping keeps the adjoint of a straight drop stable (the pure law explodes).
 expect_exit 0 "check a drop with friction_damping" $D scenes/bounce.yaml scenes/bounce.json --set 'particles.ball.velocity=[0,0,-5]' --set ground.friction_damping=100 --check --wrt particles.ball.velocity --wrt ground.friction_damping

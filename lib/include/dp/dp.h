@@ -92,7 +92,15 @@ typedef enum dpColliderType {
 // Per-collider contact parameters in θ, in this order:
 //   stiffness k (N/m), damping c (N·s/m), friction coefficient μ (1),
 //   smoothing width w of the penetration softplus (m), friction smoothing ε (m/s),
-//   friction damping kf (N·s/m, >= 0; default INFINITY).
+//   friction damping kf (N·s/m, >= 0; default INFINITY),
+//   damping smoothing δ (m/s, > 0; default INFINITY: the damping acts both ways).
+// Damping: the normal force is k s − c σ(z) d(v_n). With δ = INFINITY, d(v_n) = v_n: the
+// dashpot resists approach and separation alike, so it pulls a separating particle back (a
+// sticky force near the surface). With a finite δ it acts on approach (compression) only, the
+// law of Warp's particle contacts (kd min(v_n, 0)), smoothed:
+//   d(v_n) = (v_n − sqrt(v_n² + δ²)) / 2,
+// which tends to min(v_n, 0) as δ → 0, is never positive (the damping never pulls), and is
+// C^∞ at v_n = 0. Scene key `damping_mode: approach` (with `damping_smoothing`).
 // Friction is f_t = a v_t with P = μ k s (s the smoothed penetration) and Q = |v_t|² + ε²:
 // kf = INFINITY gives pure smoothed Coulomb, a = −P / sqrt(Q), whose slope at v_t = 0 is P / ε;
 // a finite kf caps it by a viscous friction of coefficient kf, a = −kf P / sqrt(kf² Q + P²), a
@@ -101,14 +109,15 @@ typedef enum dpColliderType {
 // exploding, unless h P / (ε m) < 2; with a finite kf, h kf / m < 2 suffices whatever P.
 // kf = 0: no friction. Source of the cap: Warp, warp/sim/integrator_euler.py,
 // eval_particle_contacts, friction min(kf |v_t|, μ fn).
-#define DP_CCONTACT 6
+#define DP_CCONTACT 7
 enum {
   DP_C_STIFFNESS = 0,
   DP_C_DAMPING,
   DP_C_FRICTION,
   DP_C_SMOOTHING,
   DP_C_FRICTION_SMOOTHING,
-  DP_C_FRICTION_DAMPING
+  DP_C_FRICTION_DAMPING,
+  DP_C_DAMPING_SMOOTHING
 };
 
 // Definitions used to build a model (Box2D style: start from dp_default_*_def and override).
@@ -119,6 +128,8 @@ typedef struct dpParticleDef {
   double linear_drag;       // N·s/m: force -b1 v
   double quadratic_drag;    // N·s²/m²: force -b2 |v| v
   double force[3];          // constant external force, N
+  double radius;            // contact radius, m (>= 0): contact starts at distance radius from
+                            // a collider's surface; 0 (default) is a point
   int pinned;               // 1: position fixed at its initial value, velocity zero
 } dpParticleDef;
 
@@ -143,6 +154,8 @@ typedef struct dpColliderDef {
   double smoothing;         // m, > 0
   double friction_smoothing;  // m/s, > 0
   double friction_damping;  // N·s/m, >= 0; INFINITY: pure smoothed Coulomb
+  double damping_smoothing; // m/s, > 0: damping on approach only, smoothed over this speed;
+                            // INFINITY (default): damping both ways
 } dpColliderDef;
 
 dpParticleDef dp_default_particle_def(void);
@@ -171,6 +184,7 @@ typedef struct dpOffsets {
   size_t drag_lin;    // np
   size_t drag_quad;   // np
   size_t force;       // np × 3
+  size_t radius;      // np   contact radius, m
   size_t k;           // ns   spring stiffness
   size_t c;           // ns   spring damping
   size_t rest;        // ns   spring rest length
