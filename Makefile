@@ -119,10 +119,10 @@ regress-update: all
 include scripts/tasks.mk
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/bench_dp
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/bench_dp $(BUILD)/bench/bench_rb
 	$(Q)sh scripts/bench.sh $(BUILD)
 
-$(BUILD)/bench/bench_dp: $(BUILD)/obj/scripts/bench_dp.o $(LIBDP)
+$(BUILD)/bench/%: $(BUILD)/obj/scripts/%.o $(LIBDP)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS_ALL) $(LDFLAGS_ALL) $< $(LIBDP) $(LIBS) -o $@
 

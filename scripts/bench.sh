@@ -31,6 +31,30 @@ echo "| scene      |      T | params | fwd (µs) | bwd (µs) | f+b (µs) | b/f  
 echo "|------------|--------|--------|----------|----------|----------|-------|------------|-----------|"
 "$B" projectile 1000
 echo
+echo "Articulated rigid bodies (lib/rb_tree.c): an N-link revolute chain (axes alternating y, x;"
+echo "0.2 m, 1 kg links), h = 1 ms. Per-step times in µs (best of 3); M = CRBA mass matrix alone,"
+echo "FD = forward dynamics alone (RNEA bias + CRBA + LTDL solve)."
+echo
+echo "| model          |    nv |  RK4 (µs) | s-i Euler (µs) |  M (µs) | fwd dyn (µs) | RSS MiB |"
+echo "|----------------|-------|-----------|-----------|-----------|-----------|--------|"
+RB=${1:-build}/bench/bench_rb
+for n in 2 7 30; do
+  "$RB" step $n
+done
+echo
+echo "Full gradient of a T-step rollout (loss on the final state + control effort) with respect to"
+echo "every parameter (mass, com, inertia, joint positions, damping, armature, gravity) and every"
+echo "control: forward and backward seconds, b/f, central differences (2 rollouts per parameter;"
+echo "timed on a sample and extrapolated to all P) over adjoint forward+backward, and the worst"
+echo "adjoint-vs-FD disagreement on the sample over its largest component (sample size in parentheses)."
+echo
+echo "| model          | int.  |     T |       P |  fwd (s) |  bwd (s) |  b/f  |  FD (s)   | adjoint vs FD | check (n) | RSS MiB | loss |"
+echo "|----------------|-------|-------|---------|----------|----------|-------|-----------|---------|-----------|--------|------|"
+for n in 2 7 30; do
+  "$RB" grad $n 1000 rk4
+  "$RB" grad $n 1000 euler
+done
+echo
 echo "Optimization tasks (dp-optimize, as make tasks runs them): iterations, objective evaluations,"
 echo "wall time, time per iteration, final loss."
 echo

@@ -17,6 +17,7 @@ int main(void) {
       make_opt_suite,
       make_opt_problem_suite,
       make_render_suite,
+      make_rb_suite,
   };
   SRunner *sr = srunner_create(NULL);
   for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) {

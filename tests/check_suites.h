@@ -19,5 +19,6 @@ Suite *make_cuda_suite(void);
 Suite *make_opt_suite(void);
 Suite *make_opt_problem_suite(void);
 Suite *make_render_suite(void);
+Suite *make_rb_suite(void);
 
 #endif
