@@ -1,5 +1,6 @@
-// Articulated rigid-body trees: RNEA, CRBA, LTDL, forward dynamics and the manifold integrators,
-// with their adjoints (conventions in rb_tree.h). Every joint is applied as two stages,
+// Articulated rigid-body trees: RNEA, CRBA, LTDL, forward dynamics (ABA), the manifold
+// integrators, with their adjoints (conventions in rb_tree.h). Every joint is applied as two
+// stages,
 //   parent --(translation r = jpos + q_trans, dofs [0; s_t] in the parent's axes)--> mid
 //   mid    --(rotation R(q_rot), dofs [s_r; 0] in the body frame)-------------------> body
 // so each stage has a motion subspace constant in its own frame (no Ṡ term) and a free joint is
@@ -141,13 +142,12 @@ static size_t ws_crba(const dpRbTree *t) {
 static size_t zmax(size_t a, size_t b) {
   return a > b ? a : b;
 }
+static size_t ws_aba(const dpRbTree *t);
 static size_t ws_fd(const dpRbTree *t) {
-  size_t nv = (size_t)t->nv;
-  return nv + nv * nv + zmax(ws_rnea(t), ws_crba(t));
+  return ws_aba(t);
 }
 static size_t ws_adj_fd(const dpRbTree *t) {
-  size_t nv = (size_t)t->nv;
-  return nv * nv + 3 * nv + zmax(ws_crba(t), ws_adj_rnea(t));
+  return 2 * (size_t)t->nv + zmax(ws_aba(t), ws_adj_rnea(t));
 }
 // RK4 stage storage: per stage δ, v, A, K (nv each) and q (nq), then Δ.
 static size_t ws_rk4_stages(const dpRbTree *t) {
@@ -161,6 +161,7 @@ size_t rb_scratch_size(const dpRbTree *t) {
   s = zmax(s, 3 * nv + s);                       // Euler step and its adjoint
   s = zmax(s, ws_rk4_stages(t) + 12 * nv + zmax(ws_fd(t), ws_adj_fd(t)));  // RK4 adjoint
   s = zmax(s, ws_rnea(t) + 12 * (size_t)t->nb);  // energy, momentum
+  s = zmax(s, ws_crba(t));                       // rb_crba
   return s;
 }
 
@@ -692,42 +693,384 @@ void rb_ltdl_solve(const dpRbTree *t, const double *LD, double *x) {
   }
 }
 
-// ---- forward dynamics -----------------------------------------------------------------------
+// ---- forward dynamics: the articulated-body algorithm ---------------------------------------
 
-// RNEA (bias forces) + CRBA + sparse LTDL rather than the articulated-body algorithm: the same
-// M and its factor serve the adjoint's transposed solve (M is symmetric), the adjoint then being
-// one adj_rb_rnea at the solution; and for the short, branched trees of robots O(nv d²) is as
-// fast as ABA's O(nv). Featherstone (2008) §6.1; Carpentier & Mansard (2018) §III.
-int rb_forward_dynamics(const dpRbTree *t, const dpRbParams *p, const double *q,
-                        const double *qd, const double *tau, double *qdd, double *scratch) {
-  size_t nv = (size_t)t->nv;
-  double *b = scratch, *M = b + nv, *ws = M + nv * nv;
-  rnea_sweeps(t, p, q, qd, NULL, b, ws);
-  rb_crba(t, p, q, M, ws);
-  int rc = rb_ltdl(t, M);
-  if (rc != 0) {
-    return rc;
+// Featherstone (2008), §7.3, Table 7.1, run per joint stage (see the top of this file): the
+// rotation stage in the body frame (dofs [s_r; 0]), then, for prismatic and free joints, the
+// translation stage in the mid frame (dofs [0; s_t]); a stage without dofs only transforms.
+// Armature enters the joint-space inertia D = Sᵀ I^A S + armature and damping the joint force
+// u = τ − damping·q̇ − Sᵀ p^A, so that ABA inverts rb_rnea exactly.
+// Per-body state in the scratch: R (9), r (3), v (6), c_m (6, translation-stage velocity
+// product), c (6, rotation-stage one), I^A (36), p^A (6), then per stage (translation, rotation)
+// U = I^A S (6 x 3), D⁻¹ (3 x 3), u (3); and the acceleration a (6).
+enum {
+  AB_R = 0,
+  AB_r = 9,
+  AB_V = 12,
+  AB_CM = 18,
+  AB_C = 24,
+  AB_I = 30,
+  AB_P = 66,
+  AB_UT = 72,
+  AB_DT = 90,
+  AB_uT = 99,
+  AB_UR = 102,
+  AB_DR = 120,
+  AB_uR = 129,
+  AB_A = 132,
+  AB_BODY = 138
+};
+
+static size_t ws_aba(const dpRbTree *t) {
+  return (size_t)AB_BODY * t->nb;
+}
+
+// The columns (6 each) of stage st (0: translation, 1: rotation) of joint i in that stage's frame
+// and its first dof; returns the number of dofs.
+static int stage_cols(const dpRbTree *t, int i, int st, double S[3][6], int *dof0) {
+  const double *a = t->axis + 3 * i;
+  int type = t->jtype[i], d = 0, off = st == 0 ? 0 : 3;  // off: angular (0) or linear (3) part
+  *dof0 = t->vadr[i];
+  memset(S, 0, 3 * sizeof S[0]);
+  if ((st == 1 && type == DP_RB_REVOLUTE) || (st == 0 && type == DP_RB_PRISMATIC)) {
+    memcpy(S[0] + 3 - off, a, 3 * sizeof *a);
+    return 1;
   }
-  for (size_t k = 0; k < nv; k++) {
-    qdd[k] = tau[k] - b[k];
+  if ((st == 1 && (type == DP_RB_BALL || type == DP_RB_FREE)) || (st == 0 && type == DP_RB_FREE)) {
+    d = 3;
+    for (int k = 0; k < 3; k++) {
+      S[k][3 - off + k] = 1.0;
+    }
+    if (st == 1 && type == DP_RB_FREE) {
+      *dof0 += 3;
+    }
   }
-  rb_ltdl_solve(t, M, qdd);
+  return d;
+}
+
+// out = R X Rᵀ for 3x3 blocks (row-major).
+static void rot3_conj(double *DP_RESTRICT out, const double *R, const double *X) {
+  double T[9];
+  rb_mat_mul(T, R, X);
+  for (int i = 0; i < 3; i++) {
+    for (int j = 0; j < 3; j++) {
+      out[3 * i + j] =
+          T[3 * i] * R[3 * j] + T[3 * i + 1] * R[3 * j + 1] + T[3 * i + 2] * R[3 * j + 2];
+    }
+  }
+}
+
+// out (=|+=) Xᵀ I X for the motion transform X = rot(Rᵀ) xlt(r) (R or r NULL: identity), i.e. the
+// symmetric spatial inertia I of the child seen from the parent (Featherstone 2008, §2.13, and
+// the I^A_λ update of Table 7.1). With I = [A B; Bᵀ C] (3x3 blocks): the rotation gives
+// [R A Rᵀ, R B Rᵀ; ·, R C Rᵀ]; then xlt(r) = [1 0; −r× 1] gives C' = C, B' = B + r× C,
+// A' = A − B' r× + r× Bᵀ.
+static void inertia_xform(double *out, const double *I, const double *R, const double *r,
+                          int acc) {
+  double A[9], B[9], C[9];
+  for (int i = 0; i < 3; i++) {
+    for (int j = 0; j < 3; j++) {
+      A[3 * i + j] = I[6 * i + j];
+      B[3 * i + j] = I[6 * i + 3 + j];
+      C[3 * i + j] = I[6 * (3 + i) + 3 + j];
+    }
+  }
+  if (R != NULL) {
+    double T[9];
+    rot3_conj(T, R, A);
+    memcpy(A, T, sizeof T);
+    rot3_conj(T, R, B);
+    memcpy(B, T, sizeof T);
+    rot3_conj(T, R, C);
+    memcpy(C, T, sizeof T);
+  }
+  if (r != NULL) {
+    double Bn[9], col[3], x[3];
+    for (int j = 0; j < 3; j++) {  // B' = B + r× C, column by column
+      col[0] = C[j];
+      col[1] = C[3 + j];
+      col[2] = C[6 + j];
+      rb_cross3(x, r, col);
+      for (int i = 0; i < 3; i++) {
+        Bn[3 * i + j] = B[3 * i + j] + x[i];
+      }
+    }
+    for (int i = 0; i < 3; i++) {
+      rb_cross3(x, Bn + 3 * i, r);  // row i of B' r× is B'[i,:] × r
+      for (int j = 0; j < 3; j++) {
+        A[3 * i + j] -= x[j];
+      }
+    }
+    for (int j = 0; j < 3; j++) {
+      rb_cross3(x, r, B + 3 * j);  // column j of r× Bᵀ is r × B[j,:]
+      for (int i = 0; i < 3; i++) {
+        A[3 * i + j] += x[i];
+      }
+    }
+    memcpy(B, Bn, sizeof Bn);
+  }
+  for (int i = 0; i < 3; i++) {
+    for (int j = 0; j < 3; j++) {
+      double va = A[3 * i + j], vb = B[3 * i + j], vbt = B[3 * j + i], vc = C[3 * i + j];
+      if (acc) {
+        out[6 * i + j] += va;
+        out[6 * i + 3 + j] += vb;
+        out[6 * (3 + i) + j] += vbt;
+        out[6 * (3 + i) + 3 + j] += vc;
+      } else {
+        out[6 * i + j] = va;
+        out[6 * i + 3 + j] = vb;
+        out[6 * (3 + i) + j] = vbt;
+        out[6 * (3 + i) + 3 + j] = vc;
+      }
+    }
+  }
+}
+
+// One stage of the backward pass of Table 7.1 on (I, p) in the stage's frame with velocity
+// product c: U = I S, D = Sᵀ U + armature, u = τ − damping·q̇ − Sᵀ p; then
+// I ← I − U D⁻¹ Uᵀ, p ← p + I c + U D⁻¹ u. D⁻¹ from a Cholesky factor (d ≤ 3). Keeps U, D⁻¹, u
+// in Us, Ds, us. Returns 0 or 1 + the dof whose pivot is not positive.
+static int aba_stage(const dpRbTree *t, const dpRbParams *p, const double *qd,
+                     const double *tau, int damp, int i, int st, double *I, double *pA,
+                     const double *c, double *Us, double *Ds, double *us) {
+  double S[3][6];
+  int k0, d = stage_cols(t, i, st, S, &k0);
+  if (d == 0) {
+    return 0;  // no dofs: c = 0 too
+  }
+  double D[9], L[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+  for (int j = 0; j < d; j++) {
+    double *U = Us + 6 * j, sp = 0;
+    for (int a = 0; a < 6; a++) {
+      U[a] = 0;
+      for (int b = 0; b < 6; b++) {
+        U[a] += I[6 * a + b] * S[j][b];
+      }
+      sp += S[j][a] * pA[a];
+    }
+    int k = k0 + j;
+    us[j] = tau[k] - sp - (damp && qd != NULL ? p->damping[k] * qd[k] : 0.0);
+    for (int l = 0; l <= j; l++) {
+      double x = 0;
+      for (int a = 0; a < 6; a++) {
+        x += S[l][a] * U[a];
+      }
+      D[3 * j + l] = D[3 * l + j] = x;
+    }
+    D[4 * j] += p->armature[k];
+  }
+  // Cholesky D = L Lᵀ, then D⁻¹ = L⁻ᵀ L⁻¹ from the inverse of L.
+  for (int j = 0; j < d; j++) {
+    for (int l = 0; l <= j; l++) {
+      double x = D[3 * j + l];
+      for (int m = 0; m < l; m++) {
+        x -= L[3 * j + m] * L[3 * l + m];
+      }
+      if (l == j) {
+        if (!(x > 0)) {
+          return k0 + j + 1;
+        }
+        L[4 * j] = sqrt(x);
+      } else {
+        L[3 * j + l] = x / L[4 * l];
+      }
+    }
+  }
+  double Li[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+  for (int j = 0; j < d; j++) {
+    Li[4 * j] = 1.0 / L[4 * j];
+    for (int l = 0; l < j; l++) {
+      double x = 0;
+      for (int m = l; m < j; m++) {
+        x += L[3 * j + m] * Li[3 * m + l];
+      }
+      Li[3 * j + l] = -x * Li[4 * j];
+    }
+  }
+  for (int j = 0; j < d; j++) {
+    for (int l = 0; l <= j; l++) {
+      double x = 0;
+      for (int m = j; m < d; m++) {
+        x += Li[3 * m + j] * Li[3 * m + l];
+      }
+      Ds[3 * j + l] = Ds[3 * l + j] = x;
+    }
+  }
+  // W = U D⁻¹ (6 x d); I −= W Uᵀ; p += I c + W u.
+  double W[3][6];
+  for (int j = 0; j < d; j++) {
+    for (int a = 0; a < 6; a++) {
+      double x = 0;
+      for (int l = 0; l < d; l++) {
+        x += Us[6 * l + a] * Ds[3 * l + j];
+      }
+      W[j][a] = x;
+    }
+  }
+  for (int a = 0; a < 6; a++) {
+    for (int b = 0; b < 6; b++) {
+      double x = 0;
+      for (int j = 0; j < d; j++) {
+        x += W[j][a] * Us[6 * j + b];
+      }
+      I[6 * a + b] -= x;
+    }
+  }
+  for (int a = 0; a < 6; a++) {
+    double x = 0;
+    for (int b = 0; b < 6; b++) {
+      x += I[6 * a + b] * c[b];
+    }
+    for (int j = 0; j < d; j++) {
+      x += W[j][a] * us[j];
+    }
+    pA[a] += x;
+  }
   return 0;
 }
 
+// The forward pass of Table 7.1 for one stage: q̈ = D⁻¹ (u − Uᵀ a'), a = a' + S q̈ (a in place).
+static void aba_accel(const dpRbTree *t, int i, int st, const double *Us, const double *Ds,
+                      const double *us, double *a, double *qdd) {
+  double S[3][6], y[3];
+  int k0, d = stage_cols(t, i, st, S, &k0);
+  for (int j = 0; j < d; j++) {
+    y[j] = us[j];
+    for (int b = 0; b < 6; b++) {
+      y[j] -= Us[6 * j + b] * a[b];
+    }
+  }
+  for (int j = 0; j < d; j++) {
+    double x = 0;
+    for (int l = 0; l < d; l++) {
+      x += Ds[3 * j + l] * y[l];
+    }
+    qdd[k0 + j] = x;
+    for (int b = 0; b < 6; b++) {
+      a[b] += S[j][b] * x;
+    }
+  }
+}
+
+static int has_trans_dofs(int type) {
+  return type == DP_RB_PRISMATIC || type == DP_RB_FREE;
+}
+
+// ABA: qdd = M⁻¹ (tau − c(q, qd) − damping·qd) with gravity when dyn is set; with dyn clear,
+// qd is ignored and the result is M⁻¹ tau (zero velocity, zero gravity, no damping), an O(nb)
+// solve with the mass matrix. Featherstone (2008), §7.3, Table 7.1.
+static int aba(const dpRbTree *t, const dpRbParams *p, const double *q, const double *qd,
+               const double *tau, int dyn, double *qdd, double *ws) {
+  if (!dyn) {
+    qd = NULL;
+  }
+  static const double z6[6] = {0, 0, 0, 0, 0, 0};
+  // Pass 1: velocities, velocity products, rigid-body inertias and bias forces.
+  for (int i = 0; i < t->nb; i++) {
+    double *w = ws + (size_t)AB_BODY * i;
+    joint_transform(t, i, q, p->jpos, w + AB_R, w + AB_r);
+    rb_inertia_matrix(w + AB_I, p->mass[i], p->com + 3 * i, p->inertia + 6 * i);
+    double *v = w + AB_V, *cm = w + AB_CM, *c = w + AB_C, *pA = w + AB_P;
+    if (qd == NULL) {
+      memset(v, 0, 18 * sizeof *v);  // v, c_m, c
+      memset(pA, 0, 6 * sizeof *pA);
+      continue;
+    }
+    double vt[3], vr[3], vm[6];
+    joint_split(t, i, qd, vt, vr);
+    int pa = t->parent[i];
+    const double *vp = pa < 0 ? z6 : ws + (size_t)AB_BODY * pa + AB_V;
+    rb_mot_translate(vm, w + AB_r, vp);
+    add3(vm + 3, vt);
+    cm[0] = cm[1] = cm[2] = 0.0;
+    rb_cross3(cm + 3, vm, vt);  // v_m × [0; q̇_t]
+    rb_sv_rotate_in(v, w + AB_R, vm);
+    add3(v, vr);
+    rb_cross3(c, v, vr);  // v × [q̇_r; 0]
+    rb_cross3(c + 3, v + 3, vr);
+    double h[6];
+    rb_inertia_apply(h, p->mass[i], p->com + 3 * i, p->inertia + 6 * i, v);
+    rb_crf(pA, v, h);
+  }
+  // Pass 2: articulated inertias and bias forces, leaves to root.
+  for (int i = t->nb - 1; i >= 0; i--) {
+    double *w = ws + (size_t)AB_BODY * i;
+    const double *R = w + AB_R, *r = w + AB_r;
+    double *I = w + AB_I, *pA = w + AB_P;
+    int rc = aba_stage(t, p, qd, tau, dyn, i, 1, I, pA, w + AB_C, w + AB_UR, w + AB_DR, w + AB_uR);
+    if (rc != 0) {
+      return rc;
+    }
+    int pa = t->parent[i];
+    double pm[6], pp[6];
+    if (has_trans_dofs(t->jtype[i])) {
+      double Im[36];
+      inertia_xform(Im, I, R, NULL, 0);
+      rb_sv_rotate_out(pm, R, pA);
+      rc = aba_stage(t, p, qd, tau, dyn, i, 0, Im, pm, w + AB_CM, w + AB_UT, w + AB_DT,
+                     w + AB_uT);
+      if (rc != 0) {
+        return rc;
+      }
+      if (pa >= 0) {
+        inertia_xform(ws + (size_t)AB_BODY * pa + AB_I, Im, NULL, r, 1);
+      }
+    } else {
+      rb_sv_rotate_out(pm, R, pA);
+      if (pa >= 0) {
+        inertia_xform(ws + (size_t)AB_BODY * pa + AB_I, I, R, r, 1);
+      }
+    }
+    if (pa >= 0) {
+      rb_frc_translate_back(pp, r, pm);
+      add6(ws + (size_t)AB_BODY * pa + AB_P, pp);
+    }
+  }
+  // Pass 3: accelerations, root to leaves; the world accelerates at [0; −g] (gravity).
+  double a0[6] = {0, 0, 0, 0, 0, 0};
+  if (dyn) {
+    a0[3] = -p->gravity[0];
+    a0[4] = -p->gravity[1];
+    a0[5] = -p->gravity[2];
+  }
+  for (int i = 0; i < t->nb; i++) {
+    double *w = ws + (size_t)AB_BODY * i;
+    int pa = t->parent[i];
+    const double *ap = pa < 0 ? a0 : ws + (size_t)AB_BODY * pa + AB_A;
+    double am[6];
+    rb_mot_translate(am, w + AB_r, ap);
+    add6(am, w + AB_CM);
+    if (has_trans_dofs(t->jtype[i])) {
+      aba_accel(t, i, 0, w + AB_UT, w + AB_DT, w + AB_uT, am, qdd);
+    }
+    double *a = w + AB_A;
+    rb_sv_rotate_in(a, w + AB_R, am);
+    add6(a, w + AB_C);
+    aba_accel(t, i, 1, w + AB_UR, w + AB_DR, w + AB_uR, a, qdd);
+  }
+  return 0;
+}
+
+// The articulated-body algorithm (above) rather than RNEA + CRBA + LTDL: O(nb) against the
+// O(nv d²) of the sparse LTDL, which is O(nv³) for a chain. Featherstone (2008), §7.3, Table 7.1.
+int rb_forward_dynamics(const dpRbTree *t, const dpRbParams *p, const double *q,
+                        const double *qd, const double *tau, double *qdd, double *scratch) {
+  return aba(t, p, q, qd, tau, 1, qdd, scratch);
+}
+
+// With M w = qdd_bar solved by ABA at zero velocity, zero gravity and no damping (w = M⁻¹ b in
+// O(nb); M is symmetric, so this is also the transposed solve).
 void adj_rb_forward_dynamics(const dpRbTree *t, const dpRbParams *p, const double *q,
                              const double *qd, const double *tau, const double *qdd,
                              double *q_bar, double *qd_bar, double *tau_bar,
                              const dpRbParamsBar *p_bar, const double *qdd_bar, double *scratch) {
   (void)tau;  // enters linearly: its adjoint is w, independent of its value
   size_t nv = (size_t)t->nv;
-  double *M = scratch, *w = M + nv * nv, *nw = w + nv, *ws = nw + nv;
-  rb_crba(t, p, q, M, ws);
-  if (rb_ltdl(t, M) != 0) {
-    return;  // the forward pass failed on the same matrix and reported it
+  double *w = scratch, *nw = w + nv, *ws = nw + nv;
+  if (aba(t, p, q, NULL, qdd_bar, 0, w, ws) != 0) {
+    return;  // the forward pass failed on the same inertias and reported it
   }
-  memcpy(w, qdd_bar, nv * sizeof *w);
-  rb_ltdl_solve(t, M, w);
   for (size_t k = 0; k < nv; k++) {
     tau_bar[k] += w[k];
     nw[k] = -w[k];

@@ -1,9 +1,10 @@
 // Articulated rigid-body trees in generalized coordinates (internal, not installed): the tree
 // description, forward kinematics, recursive Newton–Euler inverse dynamics (RNEA), the
 // composite-rigid-body mass matrix (CRBA), its branch-sparse LTDL factorization, forward
-// dynamics, manifold integration of ball and free joints, semi-implicit Euler and RK4 steps;
+// dynamics by the articulated-body algorithm (ABA), manifold integration of ball and free
+// joints, semi-implicit Euler and RK4 steps;
 // each differentiable operator with its reverse-mode adjoint.
-// Sources: Featherstone, "Rigid Body Dynamics Algorithms" (2008), ch. 4–6; Carpentier & Mansard,
+// Sources: Featherstone, "Rigid Body Dynamics Algorithms" (2008), ch. 4–7; Carpentier & Mansard,
 // "Analytical Derivatives of Rigid Body Dynamics Algorithms", RSS 2018 (the inverse-dynamics
 // route to the forward-dynamics derivatives).
 //
@@ -141,14 +142,17 @@ int rb_ltdl(const dpRbTree *t, double *M);
 // Solve M x = b in place (x: nv, b on entry) with the factor of rb_ltdl. Featherstone §6.3.
 void rb_ltdl_solve(const dpRbTree *t, const double *LD, double *x);
 
-// Forward dynamics qdd (nv) = M⁻¹ (tau − c(q, qd) − damping·qd). Returns 0 or the rb_ltdl code.
+// Forward dynamics qdd (nv) = M⁻¹ (tau − c(q, qd) − damping·qd) by the articulated-body
+// algorithm, O(nb), with armature in the joint-space inertia D = Sᵀ I^A S + armature and damping
+// in the joint force. Returns 0, or 1 + a dof of a joint whose D is not positive definite.
+// Source: Featherstone (2008), §7.3, Table 7.1.
 int rb_forward_dynamics(const dpRbTree *t, const dpRbParams *p, const double *q,
                         const double *qd, const double *tau, double *qdd, double *scratch);
 
 // Adjoint of rb_forward_dynamics by the inverse-dynamics route: with M w = qdd_bar,
 // tau_bar += w and (q, qd, p)_bar −= (∂RNEA/∂(q, qd, p))ᵀ w at the solution qdd (Carpentier &
-// Mansard 2018, §III). qdd is the forward output (nv), kept by the caller; M is recomputed
-// and refactored (O(nv d²), against nv² doubles per stored step).
+// Mansard 2018, §III). qdd is the forward output (nv), kept by the caller; w = M⁻¹ qdd_bar is
+// recomputed by ABA at zero velocity, gravity and damping (O(nb), nothing stored per step).
 void adj_rb_forward_dynamics(const dpRbTree *t, const dpRbParams *p, const double *q,
                              const double *qd, const double *tau, const double *qdd,
                              double *q_bar, double *qd_bar, double *tau_bar,
@@ -174,12 +178,13 @@ void rb_tangent_from_qgrad(const dpRbTree *t, const double *q, const double *gq,
 void rb_qgrad_from_tangent(const dpRbTree *t, const double *q, const double *gt, double *gq);
 
 // One semi-implicit (symplectic) Euler step over h (s): qd' = qd + h qdd(q, qd, tau),
-// q' = q ⊕ h qd'. Returns 0 or the rb_ltdl code. Source: Hairer, Lubich & Wanner (2006), §I.1.
+// q' = q ⊕ h qd'. Returns 0 or the rb_forward_dynamics code. Source: Hairer, Lubich & Wanner
+// (2006), §I.1.
 int rb_step_euler(const dpRbTree *t, const dpRbParams *p, const double *q, const double *qd,
                   const double *tau, double h, double *q_out, double *qd_out, double *scratch);
 // Adjoint of rb_step_euler: accumulates q_bar (nv, tangent), qd_bar, tau_bar and p_bar from
-// q_out_bar (nv, tangent) and qd_out_bar. Recomputes the step's forward dynamics (one RNEA, CRBA
-// and LTDL); a rollout keeps only the states.
+// q_out_bar (nv, tangent) and qd_out_bar. Recomputes the step's forward dynamics (one ABA); a
+// rollout keeps only the states.
 void adj_rb_step_euler(const dpRbTree *t, const dpRbParams *p, const double *q, const double *qd,
                        const double *tau, double h, double *q_bar, double *qd_bar,
                        double *tau_bar, const dpRbParamsBar *p_bar, const double *q_out_bar,
@@ -187,7 +192,8 @@ void adj_rb_step_euler(const dpRbTree *t, const dpRbParams *p, const double *q, 
 
 // One classical RK4 step over h with tau held over the step, on the manifold as a
 // Runge–Kutta–Munthe-Kaas method: stage configurations q ⊕ δ_s, the quaternion slopes mapped by
-// dexpinv (rb_dexpinv), order 4 for every joint type. Returns 0 or the rb_ltdl code.
+// dexpinv (rb_dexpinv), order 4 for every joint type. Returns 0 or the rb_forward_dynamics
+// code.
 // Source: Munthe-Kaas, Appl. Numer. Math. 29 (1999); Hairer, Lubich & Wanner (2006), §IV.8.
 int rb_step_rk4(const dpRbTree *t, const dpRbParams *p, const double *q, const double *qd,
                 const double *tau, double h, double *q_out, double *qd_out, double *scratch);

@@ -318,6 +318,88 @@ START_TEST(test_crba_matches_rnea) {
 }
 END_TEST
 
+// The articulated-body algorithm of rb_forward_dynamics against the reference route it replaced,
+// qdd = M⁻¹ (tau − RNEA(q, qd, 0)) with M from CRBA and the sparse LTDL solve; and its O(nb)
+// M⁻¹ solve (used by adj_rb_forward_dynamics: tau_bar += M⁻¹ qdd_bar) against rb_ltdl_solve.
+// A massless body on a revolute joint without armature must be reported (1 + its dof).
+START_TEST(test_aba_matches_crba) {
+  tu_rng r = {8080};
+  double maxfd = 0, maxsolve = 0;
+  for (int trial = 0; trial < 60; trial++) {
+    rbModel m;
+    model_random(&m, &r, 1 + trial % 12, trial % 2);
+    model_random_params(&m, &r, trial % 3 == 0 ? 0.0 : 0.4, trial % 4 == 0 ? 0.0 : 0.1);
+    const dpRbTree *t = m.t;
+    int nv = t->nv;
+    if (nv == 0) {
+      model_free(&m);
+      continue;
+    }
+    double q[MAXQ], qd[MAXV], tau[MAXV], qdd[MAXV], x[MAXV], b[MAXV];
+    double *M = malloc((size_t)nv * nv * sizeof *M);
+    random_q(t, &r, q);
+    random_vec(&r, qd, nv, 2);
+    random_vec(&r, tau, nv, 5);
+    ck_assert_int_eq(rb_forward_dynamics(t, &m.p, q, qd, tau, qdd, m.ws), 0);
+    rb_rnea(t, &m.p, q, qd, NULL, b, m.ws);
+    rb_crba(t, &m.p, q, M, m.ws);
+    ck_assert_int_eq(rb_ltdl(t, M), 0);
+    for (int k = 0; k < nv; k++) {
+      x[k] = tau[k] - b[k];
+    }
+    rb_ltdl_solve(t, M, x);
+    double s = 0;
+    for (int k = 0; k < nv; k++) {
+      s = fmax(s, fabs(x[k]));
+    }
+    for (int k = 0; k < nv; k++) {
+      double e = fabs(qdd[k] - x[k]) / s;
+      maxfd = fmax(maxfd, e);
+      ck_assert_msg(e < 1e-12, "trial %d dof %d: ABA %.15g vs CRBA+LTDL %.15g", trial, k, qdd[k],
+                    x[k]);
+    }
+    // The solve: tau_bar of the forward-dynamics adjoint is M⁻¹ qdd_bar.
+    double gq[MAXV] = {0}, gqd[MAXV] = {0}, gtau[MAXV] = {0}, gth[MAXTH] = {0};
+    dpRbParamsBar pb;
+    params_bar_bind(&m, gth, &pb);
+    random_vec(&r, b, nv, 1);
+    for (int k = 0; k < nv; k++) {
+      x[k] = b[k];
+    }
+    rb_ltdl_solve(t, M, x);
+    adj_rb_forward_dynamics(t, &m.p, q, qd, tau, qdd, gq, gqd, gtau, &pb, b, m.ws);
+    s = 0;
+    for (int k = 0; k < nv; k++) {
+      s = fmax(s, fabs(x[k]));
+    }
+    for (int k = 0; k < nv; k++) {
+      double e = fabs(gtau[k] - x[k]) / s;
+      maxsolve = fmax(maxsolve, e);
+      ck_assert_msg(e < 1e-12, "trial %d dof %d: ABA solve %.15g vs LTDL %.15g", trial, k,
+                    gtau[k], x[k]);
+    }
+    free(M);
+    model_free(&m);
+  }
+  printf("rb: ABA vs CRBA+LTDL forward dynamics: max relative error %.2e; M⁻¹ b %.2e\n", maxfd,
+         maxsolve);
+  // Not positive definite: body 1 (revolute, dof 3 after the ball's 0..2) has no mass.
+  int parent[2] = {-1, 0}, jtype[2] = {DP_RB_BALL, DP_RB_REVOLUTE};
+  double axis[6] = {0, 0, 1, 0, 0, 1};
+  rbModel m;
+  model_init(&m, 2, parent, jtype, axis);
+  model_random_params(&m, &r, 0.0, 0.0);
+  m.th[m.off[0] + 1] = 0.0;
+  for (int c = 0; c < 6; c++) {
+    m.th[m.off[2] + 6 + c] = 0.0;
+  }
+  double q[MAXQ], qd[MAXV] = {0}, tau[MAXV] = {0}, qdd[MAXV];
+  rb_q_neutral(m.t, q);
+  ck_assert_int_eq(rb_forward_dynamics(m.t, &m.p, q, qd, tau, qdd, m.ws), 1 + 3);
+  model_free(&m);
+}
+END_TEST
+
 // ---- gradient checks ------------------------------------------------------------------------
 
 // A scalar loss of (q, qd, u, θ) and its adjoint gradient (gq: tangent, nv; gqd: nv; gu: nu; gth).
@@ -927,6 +1009,7 @@ Suite *make_rb_suite(void) {
   tcase_add_test(tc, test_quat_helpers);
   tcase_add_test(tc, test_rnea_inverts_fd);
   tcase_add_test(tc, test_crba_matches_rnea);
+  tcase_add_test(tc, test_aba_matches_crba);
   suite_add_tcase(s, tc);
   TCase *tg = tcase_create("gradients");
   tcase_set_timeout(tg, 120);
