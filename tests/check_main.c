@@ -18,6 +18,7 @@ int main(void) {
       make_opt_problem_suite,
       make_render_suite,
       make_rb_suite,
+      make_rb_collide_suite,
   };
   SRunner *sr = srunner_create(NULL);
   for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) {

@@ -20,5 +20,6 @@ Suite *make_opt_suite(void);
 Suite *make_opt_problem_suite(void);
 Suite *make_render_suite(void);
 Suite *make_rb_suite(void);
+Suite *make_rb_collide_suite(void);
 
 #endif
