@@ -10,6 +10,7 @@
 #include "phys_integrate_kern.h"
 #include "phys_particle_kern.h"
 #include "phys_spring_kern.h"
+#include "rb_spatial_kern.h"
 #include "testutil.h"
 
 #define MAXP 32
@@ -684,6 +685,69 @@ START_TEST(test_contact_radius) {
 }
 END_TEST
 
+// ---- spatial algebra of the articulated-body core (rb_spatial_kern.h) ----------------------------
+// Each kernel's adjoint directly, on random inputs (they are also exercised through RNEA and the
+// rollouts in check_rb.c). aux selects the kernel.
+
+enum { SK_CROSS3, SK_CRM, SK_CRF, SK_INERTIA, SK_SYM3, SK_DEXPINV, SK_N };
+
+static void sk_fn(const double *p, double *y, const void *aux) {
+  switch (*(const int *)aux) {
+    case SK_CROSS3: rb_cross3(y, p, p + 3); break;
+    case SK_CRM: rb_crm(y, p, p + 6); break;
+    case SK_CRF: rb_crf(y, p, p + 6); break;
+    case SK_INERTIA: rb_inertia_apply(y, p[0], p + 1, p + 4, p + 10); break;
+    case SK_SYM3: rb_sym3_vec(y, p, p + 6); break;
+    default: rb_dexpinv(y, p, p + 3); break;
+  }
+}
+
+static void sk_adj(const double *p, double *pb, const double *yb, const void *aux) {
+  switch (*(const int *)aux) {
+    case SK_CROSS3: adj_rb_cross3(p, p + 3, pb, pb + 3, yb); break;
+    case SK_CRM: adj_rb_crm(p, p + 6, pb, pb + 6, yb); break;
+    case SK_CRF: adj_rb_crf(p, p + 6, pb, pb + 6, yb); break;
+    case SK_INERTIA: adj_rb_inertia_apply(p[0], p + 1, p + 4, p + 10, pb, pb + 1, pb + 4, pb + 10,
+                                          yb); break;
+    case SK_SYM3: {
+      // adj_rb_sym3_coef gives the coefficients' adjoint; the vector's is the same symmetric
+      // product applied to ȳ.
+      double t[3];
+      adj_rb_sym3_coef(p + 6, pb, yb);
+      rb_sym3_vec(t, p, yb);
+      for (int i = 0; i < 3; i++) {
+        pb[6 + i] += t[i];
+      }
+      break;
+    }
+    default: adj_rb_dexpinv(p, p + 3, pb, pb + 3, yb); break;
+  }
+}
+
+START_TEST(test_spatial_kernels_gradient) {
+  static const char *names[SK_N] = {"rb_cross3", "rb_crm", "rb_crf", "rb_inertia_apply",
+                                    "rb_sym3_vec", "rb_dexpinv"};
+  static const int np[SK_N] = {6, 12, 12, 16, 9, 6}, ny[SK_N] = {3, 6, 6, 6, 3, 3};
+  tu_rng r = {2718};
+  for (int which = 0; which < SK_N; which++) {
+    kernel k = {names[which], np[which], ny[which], sk_fn, sk_adj, &which};
+    for (int trial = 0; trial < 20; trial++) {
+      double p[16], yb[6];
+      for (int i = 0; i < np[which]; i++) {
+        p[i] = tu_uniform(&r, -1, 1);
+      }
+      if (which == SK_INERTIA) {
+        p[0] = tu_uniform(&r, 0.1, 2);  // mass
+      }
+      for (int i = 0; i < ny[which]; i++) {
+        yb[i] = tu_uniform(&r, -1, 1);
+      }
+      check_kernel(&k, p, yb, 1e-7);
+    }
+  }
+}
+END_TEST
+
 // ---- Euler update: p = m, x(3), v(3), f(3) = 10 ---------------------------------------------
 
 typedef struct {
@@ -745,6 +809,7 @@ Suite *make_kernels_suite(void) {
   tcase_add_test(tc, test_contact_approach_damping_gradient);
   tcase_add_test(tc, test_contact_approach_damping_law);
   tcase_add_test(tc, test_contact_radius);
+  tcase_add_test(tc, test_spatial_kernels_gradient);
   tcase_add_test(tc, test_euler_update_gradient);
   suite_add_tcase(s, tc);
   return s;
