@@ -272,20 +272,33 @@ START_TEST(test_collider_sdf_gradient) {
 }
 END_TEST
 
-START_TEST(test_contact_gradient) {
-  const char *names[3] = {"contact_ground", "contact_box", "contact_sphere"};
+// Gradient check of the contact on `trials` random inputs per collider type (ground, box,
+// sphere; names[type], RNG seeded with seed + type): contact_inputs, then tweak (may be NULL)
+// adjusts the constants of that trial, then a random output adjoint.
+typedef void (*contact_tweak)(tu_rng *r, int trial, double *p);
+
+static void check_random_contacts(const char *const names[3], uint64_t seed, int trials,
+                                  contact_tweak tweak) {
   for (int type = 0; type < 3; type++) {
-    tu_rng r = {4242 + (uint64_t)type};
+    tu_rng r = {seed + (uint64_t)type};
     kernel k = {names[type], CT_NP, 3, ct_fn, ct_adj, &type};
-    for (int trial = 0; trial < 60; trial++) {
+    for (int trial = 0; trial < trials; trial++) {
       double p[CT_NP], yb[3];
       contact_inputs(&r, type, p);
+      if (tweak != NULL) {
+        tweak(&r, trial, p);
+      }
       for (int i = 0; i < 3; i++) {
         yb[i] = tu_uniform(&r, -1, 1);
       }
       check_kernel(&k, p, yb, 2e-5);
     }
   }
+}
+
+START_TEST(test_contact_gradient) {
+  const char *const names[3] = {"contact_ground", "contact_box", "contact_sphere"};
+  check_random_contacts(names, 4242, 60, NULL);
 }
 END_TEST
 
@@ -454,22 +467,15 @@ static const double kf_values[] = {1e-3, 0.3, 5, 50, 500, 1e4, 1e7};
 
 // Exercises friction_factor and adj_friction_factor (through contact_force / adj_contact_force)
 // against Richardson central differences, the kf component included.
+static void tweak_finite_kf(tu_rng *r, int trial, double *p) {
+  (void)r;
+  p[CT_KC + DP_C_FRICTION_DAMPING] = kf_values[trial % N_KF];
+}
+
 START_TEST(test_contact_friction_damping_gradient) {
   // Random contacts with a finite kf, the kf component itself checked too.
-  const char *names[3] = {"contact_kf_ground", "contact_kf_box", "contact_kf_sphere"};
-  for (int type = 0; type < 3; type++) {
-    tu_rng r = {5151 + (uint64_t)type};
-    kernel k = {names[type], CT_NP, 3, ct_fn, ct_adj, &type};
-    for (int trial = 0; trial < 70; trial++) {
-      double p[CT_NP], yb[3];
-      contact_inputs(&r, type, p);
-      p[CT_KC + DP_C_FRICTION_DAMPING] = kf_values[trial % N_KF];
-      for (int i = 0; i < 3; i++) {
-        yb[i] = tu_uniform(&r, -1, 1);
-      }
-      check_kernel(&k, p, yb, 2e-5);
-    }
-  }
+  const char *const names[3] = {"contact_kf_ground", "contact_kf_box", "contact_kf_sphere"};
+  check_random_contacts(names, 5151, 70, tweak_finite_kf);
 }
 END_TEST
 
@@ -571,27 +577,20 @@ END_TEST
 static const double delta_values[] = {1e-4, 1e-3, 1e-2, 0.3, 2.0};
 #define N_DELTA ((int)(sizeof delta_values / sizeof delta_values[0]))
 
+static void tweak_approach_damping(tu_rng *r, int trial, double *p) {
+  p[CT_KC + DP_C_DAMPING] = tu_uniform(r, 5, 50);
+  p[CT_KC + DP_C_DAMPING_SMOOTHING] = delta_values[trial % N_DELTA];
+  if (trial % 2) {
+    p[CT_KC + DP_C_FRICTION_DAMPING] = kf_values[trial % N_KF];
+  }
+}
+
 START_TEST(test_contact_approach_damping_gradient) {
   // damping_velocity and adj_damping_velocity through the contact, the δ and r components
   // checked too, with friction damping finite in half of the cases.
-  const char *names[3] = {"contact_delta_ground", "contact_delta_box", "contact_delta_sphere"};
-  for (int type = 0; type < 3; type++) {
-    tu_rng r = {6161 + (uint64_t)type};
-    kernel k = {names[type], CT_NP, 3, ct_fn, ct_adj, &type};
-    for (int trial = 0; trial < 70; trial++) {
-      double p[CT_NP], yb[3];
-      contact_inputs(&r, type, p);
-      p[CT_KC + DP_C_DAMPING] = tu_uniform(&r, 5, 50);
-      p[CT_KC + DP_C_DAMPING_SMOOTHING] = delta_values[trial % N_DELTA];
-      if (trial % 2) {
-        p[CT_KC + DP_C_FRICTION_DAMPING] = kf_values[trial % N_KF];
-      }
-      for (int i = 0; i < 3; i++) {
-        yb[i] = tu_uniform(&r, -1, 1);
-      }
-      check_kernel(&k, p, yb, 2e-5);
-    }
-  }
+  const char *const names[3] = {"contact_delta_ground", "contact_delta_box",
+                                "contact_delta_sphere"};
+  check_random_contacts(names, 6161, 70, tweak_approach_damping);
 }
 END_TEST
 
