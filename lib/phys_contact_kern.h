@@ -187,14 +187,13 @@ DP_HD static inline void adj_friction_factor(double P, double Q, double kf, doub
   *Q_bar += 0.5 * r3 * P * a_bar;
 }
 
-// Contact force on a particle of contact radius r (m, >= 0) at x (3), velocity v (3), from one
-// collider, accumulated into f (3), N. kc: the collider's DP_CCONTACT constants (k, c, μ, w, ε,
-// kf, δ). Returns 1 when in range.
-DP_HD static inline int contact_force(double *DP_RESTRICT f, int type, const double *geom,
-                                      const double *kc, double r, const double *x,
-                                      const double *v) {
-  double n[3];
-  double phi = collider_sdf(n, type, geom, x) - r;
+// The contact law: the force fn n + a v_t accumulated into f (3), N, at signed distance phi (m,
+// negative when penetrating; for a particle of radius r, φ(x) − r), unit normal n (3) and
+// relative velocity v (3, m/s) of the contact point against the other side. kc: the DP_CCONTACT
+// constants (k, c, μ, w, ε, kf, δ). Returns 1 when in range (z = −phi/w >= DP_CONTACT_CUTOFF),
+// else 0 and f untouched. n enters polynomially (its adjoint treats its entries as independent).
+DP_HD static inline int contact_law(double *DP_RESTRICT f, double phi, const double *n,
+                                    const double *v, const double *kc) {
   double k = kc[0], c = kc[1], mu = kc[2], w = kc[3], eps = kc[4], kf = kc[5], dl = kc[6];
   double z = -phi / w;
   if (z < DP_CONTACT_CUTOFF) {
@@ -214,15 +213,11 @@ DP_HD static inline int contact_force(double *DP_RESTRICT f, int type, const dou
   return 1;
 }
 
-// Adjoint of contact_force: accumulates x_bar, v_bar (3), geom_bar (DP_CGEOM), kc_bar
-// (DP_CCONTACT) and r_bar (1) from f_bar (3). Recomputes the forward intermediates (a few
-// flops).
-DP_HD static inline void adj_contact_force(int type, const double *geom, const double *kc,
-                                           double r, const double *x, const double *v,
-                                           double *x_bar, double *v_bar, double *geom_bar,
-                                           double *kc_bar, double *r_bar, const double *f_bar) {
-  double n[3];
-  double phi = collider_sdf(n, type, geom, x) - r;
+// Adjoint of contact_law: accumulates phi_bar (1), n_bar (3), v_bar (3) and kc_bar (DP_CCONTACT)
+// from f_bar (3); nothing out of range. Recomputes the forward intermediates (a few flops).
+DP_HD static inline void adj_contact_law(double phi, const double *n, const double *v,
+                                         const double *kc, double *phi_bar, double *n_bar,
+                                         double *v_bar, double *kc_bar, const double *f_bar) {
   double k = kc[0], c = kc[1], mu = kc[2], w = kc[3], eps = kc[4], kf = kc[5], dl = kc[6];
   double z = -phi / w;
   if (z < DP_CONTACT_CUTOFF) {
@@ -242,7 +237,7 @@ DP_HD static inline void adj_contact_force(int type, const double *geom, const d
   // f = fn n + a vt
   double fn_bar = dp_dot3(n, f_bar);
   double a_bar = dp_dot3(vt, f_bar);
-  double n_bar[3] = {fn * f_bar[0], fn * f_bar[1], fn * f_bar[2]};
+  double nb[3] = {fn * f_bar[0], fn * f_bar[1], fn * f_bar[2]};
   double vt_bar[3] = {a * f_bar[0], a * f_bar[1], a * f_bar[2]};
   double ks_bar, q_bar;  // adjoints of the product k s inside a, and of q
   if (isinf(kf)) {
@@ -268,7 +263,7 @@ DP_HD static inline void adj_contact_force(int type, const double *geom, const d
   double vn_bar = -vt_n;
   for (int i = 0; i < 3; i++) {
     v_bar[i] += vt_bar[i];
-    n_bar[i] -= vn * vt_bar[i];
+    nb[i] -= vn * vt_bar[i];
   }
   // fn = k s - c g d(vn)
   kc_bar[0] += s * fn_bar + s * ks_bar;
@@ -279,12 +274,42 @@ DP_HD static inline void adj_contact_force(int type, const double *geom, const d
   // vn = v · n
   for (int i = 0; i < 3; i++) {
     v_bar[i] += vn_bar * n[i];
-    n_bar[i] += vn_bar * v[i];
+    nb[i] += vn_bar * v[i];
   }
   // s = w softplus(z), g = σ(z), z = -φ / w
   double z_bar = s_bar * w * g + g_bar * g * (1.0 - g);
   kc_bar[3] += s_bar * sp - z_bar * z / w;
-  double phi_bar = -z_bar / w;
+  *phi_bar += -z_bar / w;
+  for (int i = 0; i < 3; i++) {
+    n_bar[i] += nb[i];
+  }
+}
+
+// Contact force on a particle of contact radius r (m, >= 0) at x (3), velocity v (3), from one
+// collider, accumulated into f (3), N: contact_law at φ = collider_sdf(x) − r. kc: the collider's
+// DP_CCONTACT constants (k, c, μ, w, ε, kf, δ). Returns 1 when in range.
+DP_HD static inline int contact_force(double *DP_RESTRICT f, int type, const double *geom,
+                                      const double *kc, double r, const double *x,
+                                      const double *v) {
+  double n[3];
+  double phi = collider_sdf(n, type, geom, x) - r;
+  return contact_law(f, phi, n, v, kc);
+}
+
+// Adjoint of contact_force: accumulates x_bar, v_bar (3), geom_bar (DP_CGEOM), kc_bar
+// (DP_CCONTACT) and r_bar (1) from f_bar (3). Recomputes the distance and the law's
+// intermediates (a few flops).
+DP_HD static inline void adj_contact_force(int type, const double *geom, const double *kc,
+                                           double r, const double *x, const double *v,
+                                           double *x_bar, double *v_bar, double *geom_bar,
+                                           double *kc_bar, double *r_bar, const double *f_bar) {
+  double n[3];
+  double phi = collider_sdf(n, type, geom, x) - r;
+  if (-phi / kc[3] < DP_CONTACT_CUTOFF) {
+    return;
+  }
+  double phi_bar = 0.0, n_bar[3] = {0.0, 0.0, 0.0};
+  adj_contact_law(phi, n, v, kc, &phi_bar, n_bar, v_bar, kc_bar, f_bar);
   *r_bar -= phi_bar;
   adj_collider_sdf(type, geom, x, x_bar, geom_bar, phi_bar, n_bar);
 }

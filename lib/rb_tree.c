@@ -162,6 +162,8 @@ size_t rb_scratch_size(const dpRbTree *t) {
   s = zmax(s, ws_rk4_stages(t) + 12 * nv + zmax(ws_fd(t), ws_adj_fd(t)));  // RK4 adjoint
   s = zmax(s, ws_rnea(t) + 12 * (size_t)t->nb);  // energy, momentum
   s = zmax(s, ws_crba(t));                       // rb_crba
+  s = zmax(s, 9 * (size_t)t->nb);                // adj_rb_velocities
+  s = zmax(s, 12 * (size_t)t->nb);               // (adj_)rb_generalized_force
   return s;
 }
 
@@ -1426,5 +1428,268 @@ void rb_momentum(const dpRbTree *t, const dpRbParams *p, const double *q, const 
     rb_sv_rotate_out(hw, xrot + 9 * i, hb);
     rb_frc_translate_back(hb, xpos + 3 * i, hw);
     add6(h, hb);
+  }
+}
+
+// ---- contact kinematics ---------------------------------------------------------------------
+// World-frame velocities of the body origins and the generalized force of world forces, from the
+// poses of rb_fk. They are RNEA's two sweeps in world coordinates, the transpose of each other:
+// v_i = v_λ + S_i q̇_i (forward) and τ_i = S_iᵀ f_i with f_i the total wrench on the subtree of i
+// (backward), Featherstone (2008), §5.3. A joint's angular column u (revolute W_λ a; ball and the
+// rotation of a free joint: the columns of W_i) turns about the body origin x_i, so it adds u q̇ to
+// w and, as a wrench, takes the moment about x_i; the origin's velocity is carried down the tree
+// by w_λ × (x_i − x_λ).
+
+static const double RB_EYE[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+
+void rb_velocities(const dpRbTree *t, const dpRbParams *p, const double *xpos, const double *xrot,
+                   const double *qd, double *w, double *vo) {
+  (void)p;
+  for (int i = 0; i < t->nb; i++) {
+    int pa = t->parent[i];
+    const double *Wp = pa < 0 ? RB_EYE : xrot + 9 * pa;
+    const double *Wi = xrot + 9 * i, *a = t->axis + 3 * i, *qi = qd + t->vadr[i];
+    double *wi = w + 3 * i, *vi = vo + 3 * i;
+    if (pa < 0) {
+      wi[0] = wi[1] = wi[2] = 0.0;
+      vi[0] = vi[1] = vi[2] = 0.0;
+    } else {
+      double r[3] = {xpos[3 * i] - xpos[3 * pa], xpos[3 * i + 1] - xpos[3 * pa + 1],
+                     xpos[3 * i + 2] - xpos[3 * pa + 2]};
+      memcpy(wi, w + 3 * pa, 3 * sizeof *wi);
+      memcpy(vi, vo + 3 * pa, 3 * sizeof *vi);
+      rb_cross3_acc(vi, w + 3 * pa, r);
+    }
+    double u[3];
+    switch (t->jtype[i]) {
+      case DP_RB_REVOLUTE:
+        rb_mat_vec(u, Wp, a);
+        for (int c = 0; c < 3; c++) {
+          wi[c] += u[c] * qi[0];
+        }
+        break;
+      case DP_RB_PRISMATIC:
+        rb_mat_vec(u, Wp, a);
+        for (int c = 0; c < 3; c++) {
+          vi[c] += u[c] * qi[0];
+        }
+        break;
+      case DP_RB_BALL:
+        rb_mat_vec(u, Wi, qi);
+        add3(wi, u);
+        break;
+      case DP_RB_FREE:
+        rb_mat_vec(u, Wp, qi);
+        add3(vi, u);
+        rb_mat_vec(u, Wi, qi + 3);
+        add3(wi, u);
+        break;
+      default: break;
+    }
+  }
+}
+
+// Wb (9) += x yᵀ scaled by s (the gradient of xᵀ W y with respect to the entries of W).
+static void outer_acc(double *Wb, double s, const double *x, const double *y) {
+  for (int j = 0; j < 3; j++) {
+    for (int k = 0; k < 3; k++) {
+      Wb[3 * j + k] += s * x[j] * y[k];
+    }
+  }
+}
+
+// out (3) += Rᵀ x
+static void mat_tvec_acc(double *out, const double *R, const double *x) {
+  double y[3];
+  rb_mat_tvec(y, R, x);
+  add3(out, y);
+}
+
+// Reverse of rb_velocities, leaves to root, with the subtree totals w̄_i, v̄_i of the adjoints:
+// v̄_λ += v̄_i, w̄_λ += w̄_i + r × v̄_i, r̄ = v̄_i × w_λ (x̄_i += r̄, x̄_λ −= r̄), and per joint
+// q̇̄ = uᵀ w̄_i or uᵀ v̄_i with the outer products into W̄. Recomputes w (the only forward value
+// needed; 3 nb doubles) and keeps w̄, v̄ (6 nb): 9 nb doubles of scratch.
+void adj_rb_velocities(const dpRbTree *t, const dpRbParams *p, const double *xpos,
+                       const double *xrot, const double *qd, double *xpos_bar, double *xrot_bar,
+                       double *qd_bar, const double *w_bar, const double *vo_bar,
+                       double *scratch) {
+  size_t nb3 = 3 * (size_t)t->nb;
+  double *w = scratch, *wb = w + nb3, *vb = wb + nb3;
+  rb_velocities(t, p, xpos, xrot, qd, w, vb);  // vb: the velocities, unused, then overwritten
+  memcpy(wb, w_bar, nb3 * sizeof *wb);
+  memcpy(vb, vo_bar, nb3 * sizeof *vb);
+  for (int i = t->nb - 1; i >= 0; i--) {
+    int pa = t->parent[i];
+    const double *Wp = pa < 0 ? RB_EYE : xrot + 9 * pa;
+    const double *Wi = xrot + 9 * i, *a = t->axis + 3 * i, *qi = qd + t->vadr[i];
+    double *Wpb = pa < 0 ? NULL : xrot_bar + 9 * pa, *Wib = xrot_bar + 9 * i;
+    double *qb = qd_bar + t->vadr[i];
+    const double *wbi = wb + 3 * i, *vbi = vb + 3 * i;
+    double u[3];
+    switch (t->jtype[i]) {
+      case DP_RB_REVOLUTE:
+      case DP_RB_PRISMATIC: {
+        const double *g = t->jtype[i] == DP_RB_REVOLUTE ? wbi : vbi;
+        rb_mat_vec(u, Wp, a);
+        qb[0] += dp_dot3(u, g);
+        if (Wpb != NULL) {
+          outer_acc(Wpb, qi[0], g, a);
+        }
+        break;
+      }
+      case DP_RB_BALL:
+        mat_tvec_acc(qb, Wi, wbi);
+        outer_acc(Wib, 1.0, wbi, qi);
+        break;
+      case DP_RB_FREE:
+        mat_tvec_acc(qb, Wp, vbi);
+        if (Wpb != NULL) {
+          outer_acc(Wpb, 1.0, vbi, qi);
+        }
+        mat_tvec_acc(qb + 3, Wi, wbi);
+        outer_acc(Wib, 1.0, wbi, qi + 3);
+        break;
+      default: break;
+    }
+    if (pa >= 0) {
+      double r[3] = {xpos[3 * i] - xpos[3 * pa], xpos[3 * i + 1] - xpos[3 * pa + 1],
+                     xpos[3 * i + 2] - xpos[3 * pa + 2]};
+      double rb[3];
+      add3(wb + 3 * pa, wbi);
+      rb_cross3_acc(wb + 3 * pa, r, vbi);
+      add3(vb + 3 * pa, vbi);
+      rb_cross3(rb, vbi, w + 3 * pa);
+      for (int c = 0; c < 3; c++) {
+        xpos_bar[3 * i + c] += rb[c];
+        xpos_bar[3 * pa + c] -= rb[c];
+      }
+    }
+  }
+}
+
+// Subtree sums (leaves to root) of the world forces F and moments N about the world origin.
+static void subtree_wrench(const dpRbTree *t, const double *F, const double *N, double *Fs,
+                           double *Ns) {
+  size_t nb3 = 3 * (size_t)t->nb;
+  memcpy(Fs, F, nb3 * sizeof *Fs);
+  memcpy(Ns, N, nb3 * sizeof *Ns);
+  for (int i = t->nb - 1; i > 0; i--) {
+    int pa = t->parent[i];
+    if (pa >= 0) {
+      add3(Fs + 3 * pa, Fs + 3 * i);
+      add3(Ns + 3 * pa, Ns + 3 * i);
+    }
+  }
+}
+
+// Moment M (3) about the body origin x of the subtree wrench (Fs, Ns about the world origin).
+static void moment_at(double *M, const double *x, const double *Fs, const double *Ns) {
+  double xf[3];
+  rb_cross3(xf, x, Fs);
+  for (int c = 0; c < 3; c++) {
+    M[c] = Ns[c] - xf[c];
+  }
+}
+
+void rb_generalized_force(const dpRbTree *t, const dpRbParams *p, const double *xpos,
+                          const double *xrot, const double *F, const double *N, double *tau,
+                          double *scratch) {
+  (void)p;
+  double *Fs = scratch, *Ns = Fs + 3 * (size_t)t->nb;
+  subtree_wrench(t, F, N, Fs, Ns);
+  for (int i = 0; i < t->nb; i++) {
+    int pa = t->parent[i];
+    const double *Wp = pa < 0 ? RB_EYE : xrot + 9 * pa;
+    const double *Wi = xrot + 9 * i, *a = t->axis + 3 * i, *Fi = Fs + 3 * i;
+    double *ti = tau + t->vadr[i];
+    double u[3], M[3];
+    moment_at(M, xpos + 3 * i, Fi, Ns + 3 * i);
+    switch (t->jtype[i]) {
+      case DP_RB_REVOLUTE:
+        rb_mat_vec(u, Wp, a);
+        ti[0] += dp_dot3(u, M);
+        break;
+      case DP_RB_PRISMATIC:
+        rb_mat_vec(u, Wp, a);
+        ti[0] += dp_dot3(u, Fi);
+        break;
+      case DP_RB_BALL: mat_tvec_acc(ti, Wi, M); break;
+      case DP_RB_FREE:
+        mat_tvec_acc(ti, Wp, Fi);
+        mat_tvec_acc(ti + 3, Wi, M);
+        break;
+      default: break;
+    }
+  }
+}
+
+// Reverse of rb_generalized_force: per joint the adjoints of the subtree wrench (F̄s, N̄s) and
+// the outer products into W̄; M = Ns − x × Fs gives N̄s += M̄, x̄ += M̄ × Fs, F̄s += x × M̄; then
+// the subtree sums transpose to F̄_i += Σ over the ancestors-or-self j of F̄s_j (root to leaves).
+// Recomputes the subtree sums (6 nb doubles) and keeps their adjoints (6 nb): 12 nb of scratch.
+void adj_rb_generalized_force(const dpRbTree *t, const dpRbParams *p, const double *xpos,
+                              const double *xrot, const double *F, const double *N,
+                              double *xpos_bar, double *xrot_bar, double *F_bar, double *N_bar,
+                              const double *tau_bar, double *scratch) {
+  (void)p;
+  size_t nb3 = 3 * (size_t)t->nb;
+  double *Fs = scratch, *Ns = Fs + nb3, *Fsb = Ns + nb3, *Nsb = Fsb + nb3;
+  subtree_wrench(t, F, N, Fs, Ns);
+  memset(Fsb, 0, 2 * nb3 * sizeof *Fsb);
+  for (int i = 0; i < t->nb; i++) {
+    int pa = t->parent[i];
+    const double *Wp = pa < 0 ? RB_EYE : xrot + 9 * pa;
+    const double *Wi = xrot + 9 * i, *a = t->axis + 3 * i, *Fi = Fs + 3 * i, *xi = xpos + 3 * i;
+    double *Wpb = pa < 0 ? NULL : xrot_bar + 9 * pa, *Wib = xrot_bar + 9 * i;
+    double *Fib = Fsb + 3 * i;
+    const double *tb = tau_bar + t->vadr[i];
+    double u[3], M[3], Mb[3] = {0, 0, 0};
+    moment_at(M, xi, Fi, Ns + 3 * i);
+    switch (t->jtype[i]) {
+      case DP_RB_REVOLUTE:
+        rb_mat_vec(u, Wp, a);
+        for (int c = 0; c < 3; c++) {
+          Mb[c] = tb[0] * u[c];
+        }
+        if (Wpb != NULL) {
+          outer_acc(Wpb, tb[0], M, a);
+        }
+        break;
+      case DP_RB_PRISMATIC:
+        rb_mat_vec(u, Wp, a);
+        for (int c = 0; c < 3; c++) {
+          Fib[c] += tb[0] * u[c];
+        }
+        if (Wpb != NULL) {
+          outer_acc(Wpb, tb[0], Fi, a);
+        }
+        break;
+      case DP_RB_BALL:
+        rb_mat_vec(Mb, Wi, tb);
+        outer_acc(Wib, 1.0, M, tb);
+        break;
+      case DP_RB_FREE:
+        rb_mat_vec(u, Wp, tb);
+        add3(Fib, u);
+        if (Wpb != NULL) {
+          outer_acc(Wpb, 1.0, Fi, tb);
+        }
+        rb_mat_vec(Mb, Wi, tb + 3);
+        outer_acc(Wib, 1.0, M, tb + 3);
+        break;
+      default: break;
+    }
+    add3(Nsb + 3 * i, Mb);
+    rb_cross3_acc(xpos_bar + 3 * i, Mb, Fi);
+    rb_cross3_acc(Fib, xi, Mb);
+  }
+  for (int i = 0; i < t->nb; i++) {
+    int pa = t->parent[i];
+    if (pa >= 0) {
+      add3(Fsb + 3 * i, Fsb + 3 * pa);
+      add3(Nsb + 3 * i, Nsb + 3 * pa);
+    }
+    add3(F_bar + 3 * i, Fsb + 3 * i);
+    add3(N_bar + 3 * i, Nsb + 3 * i);
   }
 }

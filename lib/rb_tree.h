@@ -213,4 +213,48 @@ void rb_energy(const dpRbTree *t, const dpRbParams *p, const double *q, const do
 void rb_momentum(const dpRbTree *t, const dpRbParams *p, const double *q, const double *qd,
                  double *h, double *scratch);
 
+// ---- contact kinematics (world frame, from the poses of rb_fk) ----
+// xpos (nb x 3) and xrot (nb x 9) are rb_fk's outputs; their adjoints are taken with respect to
+// the entries independently (xrot_bar: gradient with respect to the 9 matrix entries, as adj_rb_fk
+// takes it), so that adj_rb_fk completes the chain to q. p is unused (kept for symmetry).
+
+// World angular velocity w (nb x 3, rad/s) and world velocity vo (nb x 3, m/s) of each body
+// origin, from qd (nv). With λ the parent (the world: w = vo = 0, W = I, x = 0), W the world
+// rotations, a the joint axis (parent frame), r = xpos_i − xpos_λ:
+//   revolute   w_i = w_λ + W_λ a q̇       vo_i = vo_λ + w_λ × r
+//   prismatic  w_i = w_λ                 vo_i = vo_λ + w_λ × r + W_λ a q̇
+//   ball       w_i = w_λ + W_i q̇          vo_i = vo_λ + w_λ × r
+//   free       w_i = w_λ + W_i q̇[3..6]    vo_i = vo_λ + w_λ × r + W_λ q̇[0..3]
+//   fixed      w_i = w_λ                 vo_i = vo_λ + w_λ × r
+// The velocity of a body-fixed point x (world) is vo_i + w_i × (x − xpos_i). No scratch.
+// Source: Featherstone (2008), §5.3 (the forward pass v_i = v_λ + S_i q̇_i), in world coordinates.
+void rb_velocities(const dpRbTree *t, const dpRbParams *p, const double *xpos, const double *xrot,
+                   const double *qd, double *w, double *vo);
+
+// Adjoint of rb_velocities: from w_bar and vo_bar (nb x 3) accumulates xpos_bar (nb x 3),
+// xrot_bar (nb x 9, entries) and qd_bar (nv). Scratch: 9 nb doubles (within rb_scratch_size).
+void adj_rb_velocities(const dpRbTree *t, const dpRbParams *p, const double *xpos,
+                       const double *xrot, const double *qd, double *xpos_bar, double *xrot_bar,
+                       double *qd_bar, const double *w_bar, const double *vo_bar,
+                       double *scratch);
+
+// Generalized force of world wrenches: tau (nv) += Jᵀ (F, N), with F (nb x 3, N) the world force
+// and N (nb x 3, N·m) the world moment about the WORLD ORIGIN applied to each body (a point force
+// f at world point x adds f to F and x × f to N). Exactly the transpose of rb_velocities:
+// τ·qd = Σ_i F_i·(vo_i − w_i × xpos_i) + N_i·w_i. With (F_j, N_j) summed over the subtree of j
+// and M_j = N_j − xpos_j × F_j (the moment about the body origin):
+//   revolute τ = (W_λ a)·M_j;  prismatic τ = (W_λ a)·F_j;  ball τ = W_jᵀ M_j;
+//   free τ[0..3] = W_λᵀ F_j, τ[3..6] = W_jᵀ M_j.
+// Scratch: 6 nb doubles. Source: Featherstone (2008), §5.3 (the backward pass τ_i = S_iᵀ f_i).
+void rb_generalized_force(const dpRbTree *t, const dpRbParams *p, const double *xpos,
+                          const double *xrot, const double *F, const double *N, double *tau,
+                          double *scratch);
+
+// Adjoint of rb_generalized_force: from tau_bar (nv) accumulates xpos_bar (nb x 3), xrot_bar
+// (nb x 9, entries), F_bar and N_bar (nb x 3). Scratch: 12 nb doubles.
+void adj_rb_generalized_force(const dpRbTree *t, const dpRbParams *p, const double *xpos,
+                              const double *xrot, const double *F, const double *N,
+                              double *xpos_bar, double *xrot_bar, double *F_bar, double *N_bar,
+                              const double *tau_bar, double *scratch);
+
 #endif

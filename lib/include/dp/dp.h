@@ -162,6 +162,80 @@ dpParticleDef dp_default_particle_def(void);
 dpSpringDef dp_default_spring_def(void);
 dpColliderDef dp_default_collider_def(dpColliderType type);
 
+// ---- Articulated rigid bodies ---------------------------------------------------------------
+// Bodies form a kinematic tree in generalized coordinates (lib/rb_tree.h has the conventions and
+// the algorithms): each body has one joint to its parent (an earlier body, or the world), whose
+// frame sits at joint_pos in the parent frame with the parent's axes at q = 0.
+typedef enum dpJointType {
+  DP_JOINT_FIXED = 0,  // welded: no coordinates
+  DP_JOINT_REVOLUTE,   // hinge about axis: q angle (rad), qd (rad/s)
+  DP_JOINT_PRISMATIC,  // slide along axis: q (m), qd (m/s)
+  DP_JOINT_BALL,       // q unit quaternion (w, x, y, z); qd angular velocity (3) in the body frame
+  DP_JOINT_FREE,       // q position (3) then quaternion (4); qd linear velocity of the origin in
+                       // the parent frame (3) then angular velocity in the body frame (3)
+} dpJointType;
+
+// Number of coordinates q and velocities qd of a joint type (0..7 and 0..6).
+int dp_joint_nq(dpJointType type);
+int dp_joint_nv(dpJointType type);
+
+typedef struct dpBodyDef {
+  int parent;               // body index < this body's, or -1 for the world
+  dpJointType joint;
+  double joint_pos[3];      // m, joint frame origin in the parent frame (link geometry)
+  double axis[3];           // revolute / prismatic axis in the parent frame (normalized)
+  double mass;              // kg, > 0 (unless mass_from_shapes)
+  double com[3];            // m, centre of mass in the body frame
+  double inertia[6];        // kg·m² about the centre of mass, body axes: Ixx Iyy Izz Ixy Ixz Iyz
+  int mass_from_shapes;     // 1: mass, com and inertia computed at finalize from the body's
+                            // shapes and their densities (parallel-axis theorem)
+  double damping;           // joint damping per dof, N·m·s/rad or N·s/m, >= 0
+  double armature;          // added joint-space inertia per dof, kg·m² or kg, >= 0
+  double q0[7];             // initial coordinates (dp_joint_nq of them; quaternions normalized)
+  double qd0[6];            // initial velocities (dp_joint_nv of them)
+  int limited;              // 1: soft limits on a revolute or prismatic joint
+  double range[2];          // limits [lower, upper] (rad or m), lower < upper
+  double limit_stiffness;   // N·m/rad or N/m, >= 0
+  double limit_damping;     // N·m·s/rad or N·s/m, >= 0
+  double limit_smoothing;   // m or rad, > 0: softplus width of the limit penetration
+} dpBodyDef;
+
+typedef enum dpShapeType {
+  DP_SHAPE_SPHERE = 0,  // size[0] radius
+  DP_SHAPE_CAPSULE,     // size[0] radius, size[1] half-length of the segment along the local z
+  DP_SHAPE_BOX,         // size[0..2] half extents along the local axes
+} dpShapeType;
+
+typedef struct dpShapeDef {
+  int body;                 // body index
+  dpShapeType type;
+  double pos[3];            // m, shape centre in the body frame
+  double quat[4];           // orientation in the body frame (w, x, y, z), normalized
+  double size[3];           // m, see dpShapeType
+  double density;           // kg/m³ (>= 0), for mass_from_shapes
+  int contact;              // 1: the shape collides; 0: visual / inertial only
+} dpShapeDef;
+
+typedef enum dpActuatorType {
+  DP_ACTUATOR_MOTOR = 0,    // τ = gear · clamp(u): u a torque or force command
+  DP_ACTUATOR_POSITION,     // τ = kp (clamp(u) − q) − kv qd: a PD servo to the target u
+} dpActuatorType;
+
+typedef struct dpActuatorDef {
+  int body;                 // the body whose joint it drives (revolute or prismatic)
+  dpActuatorType type;
+  double gear;              // motor: N·m or N per unit of control
+  double kp;                // position: N·m/rad or N/m, >= 0
+  double kv;                // position: N·m·s/rad or N·s/m, >= 0
+  int ctrl_limited;         // 1: the control is clamped smoothly to ctrl_range
+  double ctrl_range[2];     // [lower, upper], lower < upper
+  double ctrl_smoothing;    // > 0: softplus width of the clamp (units of the control)
+} dpActuatorDef;
+
+dpBodyDef dp_default_body_def(void);
+dpShapeDef dp_default_shape_def(dpShapeType type);
+dpActuatorDef dp_default_actuator_def(dpActuatorType type);
+
 // One named entry of the parameter block θ: a scene value that gradients are computed for.
 // path: "gravity", "particles.ball.mass", "springs.s3.stiffness", "ground.friction",
 // "boxes.wall.center", "controls", ... Values θ[offset .. offset+len) with the given shape.
@@ -192,6 +266,26 @@ typedef struct dpOffsets {
   size_t cgeom;       // nc × DP_CGEOM
   size_t ccontact;    // nc × DP_CCONTACT
   size_t controls;    // steps × nu × 3 control forces, N
+  // articulated bodies (nb bodies, nq / nv coordinates, nsh shapes, na actuators)
+  size_t body_mass;       // nb, kg
+  size_t body_com;        // nb × 3, m
+  size_t body_inertia;    // nb × 6, kg·m²
+  size_t joint_pos;       // nb × 3, m
+  size_t joint_damping;   // nv
+  size_t armature;        // nv
+  size_t q0;              // nq   initial coordinates
+  size_t qd0;             // nv   initial velocities
+  size_t limit_range;     // nb × 2
+  size_t limit_stiffness; // nb
+  size_t limit_damping;   // nb
+  size_t limit_smoothing; // nb
+  size_t shape_pos;       // nsh × 3, m (body frame)
+  size_t shape_size;      // nsh × 3, m
+  size_t gear;            // na
+  size_t kp;              // na
+  size_t kv;              // na
+  size_t act_controls;    // na × steps: actuator a's control at step t at a·steps + t
+  size_t body_contact;    // DP_CCONTACT: contact constants between two bodies' shapes
 } dpOffsets;
 
 // An entry of the scene's `parameters:` list (what dp-optimize optimizes by default).
@@ -224,6 +318,30 @@ typedef struct dpModel {
   int nu;                  // controlled particles (0: no controls)
   int *uparticle;          // nu particle indices
 
+  int nb;                  // articulated bodies (0: none)
+  dpName *bname;
+  int *bparent;            // nb: parent body or -1
+  dpJointType *bjoint;     // nb
+  int *bqadr, *bvadr;      // nb: offsets of each body's block in q and qd
+  unsigned char *blimited; // nb
+  int nq, nv;              // sizes of q and qd
+  int nsh;                 // shapes of bodies
+  dpName *shname;
+  dpShapeType *shtype;     // nsh
+  int *shbody;             // nsh
+  double *shquat;          // nsh × 4 orientation in the body frame (not a parameter)
+  unsigned char *shcontact;// nsh
+  int na;                  // actuators
+  dpName *aname;
+  dpActuatorType *atype;   // na
+  int *abody;              // na: driven body (its joint's single dof)
+  unsigned char *alimited; // na
+  double *arange;          // na × 3: ctrl_range lower, upper, smoothing
+  int npair;               // contact pairs: shape–shape (different bodies, not parent and
+  int *pair;               // child) and shape–collider; pair k = (pair[2k], pair[2k+1]),
+                           // the second < 0 for collider −1 − c (then the collider is shape A)
+  void *rb_;               // the compiled tree (lib/rb_tree.h), internal
+
   size_t ntheta;           // size of θ
   double *theta0;          // θ as given by the scene, ntheta
   dpOffsets off;
@@ -255,9 +373,47 @@ dpStatus dp_model_add_spec(dpModel *m, const dpParamSpec *spec, dpError *err);
 // Lay out θ and the named entries; validate (masses > 0, indices in range, ...).
 dpStatus dp_model_finalize(dpModel *m, dpError *err);
 void dp_model_free(dpModel *m);
-// Size of the packed state of one environment: [x (np × 3) | v (np × 3)].
+// Size of the packed state of one environment: [x (np × 3) | v (np × 3) | q (nq) | qd (nv)].
 size_t dp_model_nstate(const dpModel *m);
 int dp_model_find_particle(const dpModel *m, const char *name);
+
+// Add an articulated body / a shape on a body / an actuator (names unique within their kind,
+// as for particles). The parent of a body and the body of a shape or actuator must already
+// exist. Return the new index, or -1 with err filled. Validation (masses, inertia positive
+// definite, joint types an actuator or limit can act on, ranges) happens at finalize, naming the
+// entity.
+int dp_model_add_body(dpModel *m, const char *name, const dpBodyDef *def, dpError *err);
+int dp_model_add_shape(dpModel *m, const char *name, const dpShapeDef *def, dpError *err);
+int dp_model_add_actuator(dpModel *m, const char *name, const dpActuatorDef *def,
+                          dpError *err);
+// Contact constants (DP_CCONTACT, as for colliders) between shapes of two bodies; contacts of a
+// body's shape with a collider (ground, boxes, spheres) use the collider's constants.
+void dp_model_set_body_contact(dpModel *m, const dpColliderDef *constants);
+// Initial controls of actuator a (steps values) before finalize; NULL: zeros.
+dpStatus dp_model_set_actuator_controls(dpModel *m, int a, const double *values, dpError *err);
+int dp_model_find_body(const dpModel *m, const char *name);
+int dp_model_find_shape(const dpModel *m, const char *name);
+int dp_model_find_actuator(const dpModel *m, const char *name);
+// Offset of the body coordinates q in the packed state (6 np), and of the velocities qd
+// (6 np + nq).
+size_t dp_model_q_offset(const dpModel *m);
+size_t dp_model_qd_offset(const dpModel *m);
+
+// Scratch (doubles) that dp_body_poses and adj_dp_body_positions need: callers allocate it
+// once (e.g. when binding a loss), so that nothing is allocated per step.
+size_t dp_body_scratch_size(const dpModel *m);
+// World poses of every body from the state s (dp_model_nstate): xpos (nb × 3, m) of each body
+// origin and xquat (nb × 4, w x y z, sign chosen with w >= 0) of its orientation; either may be
+// NULL. theta: the parameter block (joint positions). Source: forward kinematics, Featherstone
+// (2008), §4.1; rotation matrix to quaternion by Shepperd's method (J. Guidance Control 1, 1978).
+void dp_body_poses(const dpModel *m, const double *theta, const double *s, double *xpos,
+                   double *xquat, double *scratch);
+// Adjoint of the positions of dp_body_poses: from xpos_bar (nb × 3) accumulates s_bar (nstate;
+// its q block as gradients with respect to the components of q, tangent to each quaternion) and
+// theta_bar (joint positions).
+void adj_dp_body_positions(const dpModel *m, const double *theta, const double *s,
+                           double *theta_bar, double *s_bar, const double *xpos_bar,
+                           double *scratch);
 
 // Parameter selection: every entry whose path matches pattern (fnmatch; '*' within one path
 // component, e.g. "springs.*.stiffness", "particles.ball.*"). The θ indices are listed in table
@@ -310,6 +466,7 @@ typedef struct dpData {
   double *subbar;     // substep adjoints, 2 × nstate
   double *stage;      // RK4 stage states and forces, 4 × 3 × np × 3
   double *work;       // adjoint work, 4 × np × 3
+  double *rb;         // articulated-body scratch (steps, contact, adjoints)
   void *block_;       // the allocation
 } dpData;
 
