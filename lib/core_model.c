@@ -656,7 +656,7 @@ static dpStatus validate(const dpModel *m, const dpBuild *b, dpError *err) {
                             "body '%s': 'axis' must be a non-zero vector", n);
       }
     }
-    if (!d->mass_from_shapes) {
+    if (d->mass_from_shapes != 1) {
       if (!(d->mass > 0) || !isfinite(d->mass)) {
         return dp_error_set(err, DP_ERR_INVALID, NULL, 0, 0,
                             "body '%s': 'mass' must be > 0 (got %g)", n, d->mass);
@@ -1085,8 +1085,17 @@ static dpStatus fill_bodies(dpModel *m, const dpBuild *b, double *th, dpError *e
     memcpy(I6, d->inertia, sizeof I6);
     if (d->mass_from_shapes && !mass_from_shapes(m, b, i, &mass, com, I6)) {
       return dp_error_set(err, DP_ERR_INVALID, NULL, 0, 0,
-                          "body '%s': 'mass_from_shapes' needs shapes with density > 0",
+                          "body '%s': computing the mass or inertia from the shapes needs "
+                          "shapes with density > 0",
                           m->bname[i]);
+    }
+    if (d->mass_from_shapes == 2) {
+      // The shapes' distribution scaled to the given mass.
+      double f = d->mass / mass;
+      for (int k = 0; k < 6; k++) {
+        I6[k] *= f;
+      }
+      mass = d->mass;
     }
     if (!(mass > 0) || !isfinite(mass)) {
       return dp_error_set(err, DP_ERR_INVALID, NULL, 0, 0, "body '%s': 'mass' must be > 0",

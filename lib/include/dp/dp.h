@@ -188,7 +188,8 @@ typedef struct dpBodyDef {
   double com[3];            // m, centre of mass in the body frame
   double inertia[6];        // kg·m² about the centre of mass, body axes: Ixx Iyy Izz Ixy Ixz Iyz
   int mass_from_shapes;     // 1: mass, com and inertia computed at finalize from the body's
-                            // shapes and their densities (parallel-axis theorem)
+                            // shapes and their densities (parallel-axis theorem); 2: com and
+                            // inertia from the shapes, the inertia scaled to the given mass
   double damping;           // joint damping per dof, N·m·s/rad or N·s/m, >= 0
   double armature;          // added joint-space inertia per dof, kg·m² or kg, >= 0
   double q0[7];             // initial coordinates (dp_joint_nq of them; quaternions normalized)
