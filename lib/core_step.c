@@ -7,12 +7,14 @@
 
 #include "dp/dp.h"
 #include "phys_integrate_kern.h"
+#include "phys_rb.h"
 
 dpData *dp_data_new(const dpModel *m, int nbatch) {
   size_t n3 = 3 * (size_t)m->np;
   size_t ns = dp_model_nstate(m);
   size_t nsub = (size_t)m->substeps + 1;
-  size_t total = 2 * n3 + nsub * ns + 2 * ns + 36 * (size_t)m->np + 4 * n3;
+  size_t nrb = m->nb > 0 ? rb_step_scratch_size(m) : 0;
+  size_t total = 2 * n3 + nsub * ns + 2 * ns + 36 * (size_t)m->np + 4 * n3 + nrb;
   dpData *d = dp_calloc(1, sizeof *d);
   double *block = dp_calloc(total > 0 ? total : 1, sizeof *block);
   if (d == NULL || block == NULL) {
@@ -29,6 +31,7 @@ dpData *dp_data_new(const dpModel *m, int nbatch) {
   d->subbar = d->sub + nsub * ns;
   d->stage = d->subbar + 2 * ns;
   d->work = d->stage + 36 * (size_t)m->np;
+  d->rb = d->work + 4 * n3;
   return d;
 }
 
@@ -48,11 +51,11 @@ void dp_initial_state(const dpModel *m, const double *theta, double *s0) {
       s0[n3 + 3 * i] = s0[n3 + 3 * i + 1] = s0[n3 + 3 * i + 2] = 0.0;
     }
   }
+  rb_initial_state(m, theta, s0);
 }
 
 void adj_dp_initial_state(const dpModel *m, const double *theta, double *theta_bar,
                           const double *s0_bar) {
-  (void)theta;
   size_t n3 = 3 * (size_t)m->np;
   for (size_t k = 0; k < n3; k++) {
     theta_bar[m->off.x0 + k] += s0_bar[k];
@@ -60,6 +63,7 @@ void adj_dp_initial_state(const dpModel *m, const double *theta, double *theta_b
       theta_bar[m->off.v0 + k] += s0_bar[n3 + k];
     }
   }
+  adj_rb_initial_state(m, theta, theta_bar, s0_bar);
 }
 
 // ---- Euler -----------------------------------------------------------------------------------
@@ -185,12 +189,21 @@ static void adj_rk4_substep(const dpModel *m, const double *theta, dpData *d, in
 
 // ---- step ------------------------------------------------------------------------------------
 
+// The particles and the bodies do not interact: each part of the state steps on its own.
 static void substep(const dpModel *m, const double *theta, dpData *d, int t, double h,
                     const double *s, double *so) {
   if (m->integrator == DP_RK4) {
     rk4_substep(m, theta, d, t, h, s, so);
   } else {
     euler_substep(m, theta, d, t, h, s, so);
+  }
+  if (m->nb > 0 && rb_substep(m, theta, d->rb, t, h, s, so) != 0) {
+    // A joint-space inertia lost positive definiteness: poison the bodies' state so that the
+    // divergence check stops the run and names the body.
+    size_t qo = dp_model_q_offset(m);
+    for (size_t k = 0; k < (size_t)m->nq + (size_t)m->nv; k++) {
+      so[qo + k] = NAN;
+    }
   }
 }
 
@@ -201,6 +214,9 @@ static void adj_substep(const dpModel *m, const double *theta, dpData *d, int t,
     adj_rk4_substep(m, theta, d, t, h, s, theta_bar, s_bar, so_bar);
   } else {
     adj_euler_substep(m, theta, d, t, h, s, so, theta_bar, s_bar, so_bar);
+  }
+  if (m->nb > 0) {
+    adj_rb_substep(m, theta, d->rb, t, h, s, so, theta_bar, s_bar, so_bar);
   }
 }
 
@@ -262,6 +278,12 @@ void dp_step_batch(const dpModel *m, const double *theta, size_t theta_stride, d
 }
 
 dpStatus dp_state_check(const dpModel *m, int step, const double *s, dpError *err) {
+  if (m->nb > 0) {
+    dpStatus st = rb_state_check(m, step, s, err);
+    if (st != DP_OK) {
+      return st;
+    }
+  }
   size_t n3 = 3 * (size_t)m->np;
   double lim = m->divergence_limit;
   for (size_t k = 0; k < 2 * n3; k++) {

@@ -173,6 +173,12 @@ dpStatus dp_rollout_new(const dpModel *m, dpDevice device, int checkpoint_every,
   }
   r->k = k;
   r->ncp = T / k + 1;
+  if (device == DP_DEVICE_CUDA && m->nb > 0) {
+    dp_free(r);
+    return dp_error_set(err, DP_ERR_NO_CUDA, NULL, 0, 0,
+                        "articulated bodies run on the CPU only (the CUDA backend steps "
+                        "particles, springs and colliders)");
+  }
   dpStatus st = device == DP_DEVICE_CUDA ? dp_cuda_backend_new(m, &r->ops, &r->ctx, err)
                                          : cpu_backend_new(m, &r->ops, &r->ctx, err);
   if (st != DP_OK) {

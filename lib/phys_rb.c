@@ -192,3 +192,85 @@ dpStatus rb_state_check(const dpModel *m, int step, const double *s, dpError *er
   }
   return DP_OK;
 }
+
+// ---- the bodies' substep ----------------------------------------------------------------------
+
+// What the generalized-force callbacks of a step need.
+typedef struct {
+  const dpModel *m;
+  const double *theta;
+  double *theta_bar;
+  int t;
+  double *scratch;
+} ForceCtx;
+
+static void force_eval(void *ud, const double *q, const double *qd, double *tau) {
+  const ForceCtx *c = ud;
+  rb_applied_force(c->m, c->theta, c->t, q, qd, tau, c->scratch);
+}
+
+static void force_adj(void *ud, const double *q, const double *qd, double *q_bar,
+                      double *qd_bar, const double *tau_bar) {
+  const ForceCtx *c = ud;
+  adj_rb_applied_force(c->m, c->theta, c->t, q, qd, q_bar, qd_bar, c->theta_bar, tau_bar,
+                       c->scratch);
+}
+
+// Scratch: the force stage's, then the tree's, then 3 nv + nq for the adjoint's conversions.
+size_t rb_step_scratch_size(const dpModel *m) {
+  if (m->nb == 0) {
+    return 1;
+  }
+  return rb_force_scratch_size(m) + rb_scratch_size(m->rb_) + 3 * (size_t)m->nv +
+         (size_t)m->nq;
+}
+
+int rb_substep(const dpModel *m, const double *theta, double *scratch, int t, double h,
+               const double *s, double *so) {
+  if (m->nb == 0) {
+    return 0;
+  }
+  size_t qo = dp_model_q_offset(m), vo = dp_model_qd_offset(m);
+  ForceCtx c = {m, theta, NULL, t, scratch};
+  dpRbForce fx = {force_eval, force_adj, &c};
+  double *ws = scratch + rb_force_scratch_size(m);
+  dpRbParams p;
+  rb_params_of(m, theta, &p);
+  if (m->integrator == DP_RK4) {
+    return rb_step_rk4_ex(m->rb_, &p, s + qo, s + vo, NULL, &fx, h, so + qo, so + vo, ws);
+  }
+  return rb_step_euler_ex(m->rb_, &p, s + qo, s + vo, NULL, &fx, h, so + qo, so + vo, ws);
+}
+
+void adj_rb_substep(const dpModel *m, const double *theta, double *scratch, int t, double h,
+                    const double *s, const double *so, double *theta_bar, double *s_bar,
+                    const double *so_bar) {
+  if (m->nb == 0) {
+    return;
+  }
+  size_t qo = dp_model_q_offset(m), vo = dp_model_qd_offset(m), nv = (size_t)m->nv;
+  ForceCtx c = {m, theta, theta_bar, t, scratch};
+  dpRbForce fx = {force_eval, force_adj, &c};
+  double *ws = scratch + rb_force_scratch_size(m);
+  double *gto = ws + rb_scratch_size(m->rb_), *qb = gto + nv, *qdb = qb + nv, *gq = qdb + nv;
+  dpRbParams p;
+  dpRbParamsBar pb;
+  rb_params_of(m, theta, &p);
+  rb_params_bar_of(m, theta_bar, &pb);
+  rb_tangent_from_qgrad(m->rb_, so + qo, so_bar + qo, gto);
+  memset(qb, 0, 2 * nv * sizeof *qb);
+  if (m->integrator == DP_RK4) {
+    adj_rb_step_rk4_ex(m->rb_, &p, s + qo, s + vo, NULL, &fx, h, qb, qdb, NULL, &pb, gto,
+                       so_bar + vo, ws);
+  } else {
+    adj_rb_step_euler_ex(m->rb_, &p, s + qo, s + vo, NULL, &fx, h, qb, qdb, NULL, &pb, gto,
+                         so_bar + vo, ws);
+  }
+  rb_qgrad_from_tangent(m->rb_, s + qo, qb, gq);
+  for (int k = 0; k < m->nq; k++) {
+    s_bar[qo + k] += gq[k];
+  }
+  for (size_t k = 0; k < nv; k++) {
+    s_bar[vo + k] += qdb[k];
+  }
+}

@@ -28,9 +28,11 @@ size_t rb_step_scratch_size(const dpModel *m);
 int rb_substep(const dpModel *m, const double *theta, double *scratch, int t, double h,
                const double *s, double *so);
 // Adjoint of rb_substep: from so_bar (q block as component gradients) accumulates s_bar and
-// theta_bar. Recomputes the substep's stages.
+// theta_bar; so is the substep's output (its q converts so_bar to tangent adjoints).
+// Recomputes the substep's stages.
 void adj_rb_substep(const dpModel *m, const double *theta, double *scratch, int t, double h,
-                    const double *s, double *theta_bar, double *s_bar, const double *so_bar);
+                    const double *s, const double *so, double *theta_bar, double *s_bar,
+                    const double *so_bar);
 
 // Generalized force (nv) of actuators, joint limits and contacts at (q, qd) during step t,
 // accumulated into tau; and its adjoint into q_bar (nv, tangent), qd_bar and theta_bar.

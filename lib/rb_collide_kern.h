@@ -420,8 +420,8 @@ DP_HD static inline void adj_rbc_segments_parallel(double b, double c, double f,
                                                    double h2, double *b_bar, double *c_bar,
                                                    double *f_bar, double *h1_bar, double *h2_bar,
                                                    const double *s_bar, const double *t_bar) {
-  double s[2], t[2];
-  int side[4];
+  double s[2] = {0, 0}, t[2] = {0, 0};
+  int side[4] = {0, 0, 0, 0};  // (initialized for the compiler: called only on an overlap)
   rbc_segments_parallel(s, t, side, b, c, f, h1, h2);
   double sg = b >= 0 ? 1.0 : -1.0;
   double sb[2] = {s_bar[0], s_bar[1]};

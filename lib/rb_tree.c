@@ -149,17 +149,18 @@ static size_t ws_fd(const dpRbTree *t) {
 static size_t ws_adj_fd(const dpRbTree *t) {
   return 2 * (size_t)t->nv + zmax(ws_aba(t), ws_adj_rnea(t));
 }
-// RK4 stage storage: per stage δ, v, A, K (nv each) and q (nq), then Δ.
+// RK4 stage storage: per stage δ, v, A, K (nv each) and q (nq), then Δ, then the stage
+// generalized forces T (4 nv).
 static size_t ws_rk4_stages(const dpRbTree *t) {
-  return 4 * (4 * (size_t)t->nv + (size_t)t->nq) + (size_t)t->nv;
+  return 4 * (4 * (size_t)t->nv + (size_t)t->nq) + 5 * (size_t)t->nv;
 }
 
 size_t rb_scratch_size(const dpRbTree *t) {
   size_t nv = (size_t)t->nv;
   size_t s = zmax(ws_fd(t), ws_adj_fd(t));
   s = zmax(s, ws_adj_rnea(t));
-  s = zmax(s, 3 * nv + s);                       // Euler step and its adjoint
-  s = zmax(s, ws_rk4_stages(t) + 12 * nv + zmax(ws_fd(t), ws_adj_fd(t)));  // RK4 adjoint
+  s = zmax(s, 5 * nv + s);                       // Euler step and its adjoint
+  s = zmax(s, ws_rk4_stages(t) + 13 * nv + zmax(ws_fd(t), ws_adj_fd(t)));  // RK4 adjoint
   s = zmax(s, ws_rnea(t) + 12 * (size_t)t->nb);  // energy, momentum
   s = zmax(s, ws_crba(t));                       // rb_crba
   s = zmax(s, 9 * (size_t)t->nb);                // adj_rb_velocities
@@ -1207,11 +1208,46 @@ void rb_qgrad_from_tangent(const dpRbTree *t, const double *q, const double *gt,
 
 // ---- time steps -----------------------------------------------------------------------------
 
-int rb_step_euler(const dpRbTree *t, const dpRbParams *p, const double *q, const double *qd,
-                  const double *tau, double h, double *q_out, double *qd_out, double *scratch) {
+// The stage's generalized force: tau (may be NULL: zero) plus fx at (q, qd) (fx may be NULL).
+static const double *stage_force(const dpRbTree *t, const double *tau, const dpRbForce *fx,
+                                 const double *q, const double *qd, double *buf) {
+  if (fx == NULL || fx->eval == NULL) {
+    if (tau != NULL) {
+      return tau;
+    }
+    memset(buf, 0, (size_t)t->nv * sizeof *buf);
+    return buf;
+  }
+  if (tau != NULL) {
+    memcpy(buf, tau, (size_t)t->nv * sizeof *buf);
+  } else {
+    memset(buf, 0, (size_t)t->nv * sizeof *buf);
+  }
+  fx->eval(fx->ud, q, qd, buf);
+  return buf;
+}
+
+// Adjoint of stage_force: tau_bar += Tb (when tau is given), and fx's adjoint at (q, qd).
+static void adj_stage_force(const dpRbTree *t, const double *tau, const dpRbForce *fx,
+                            const double *q, const double *qd, double *q_bar, double *qd_bar,
+                            double *tau_bar, const double *Tb) {
+  if (tau != NULL && tau_bar != NULL) {
+    for (int k = 0; k < t->nv; k++) {
+      tau_bar[k] += Tb[k];
+    }
+  }
+  if (fx != NULL && fx->adj != NULL) {
+    fx->adj(fx->ud, q, qd, q_bar, qd_bar, Tb);
+  }
+}
+
+int rb_step_euler_ex(const dpRbTree *t, const dpRbParams *p, const double *q, const double *qd,
+                     const double *tau, const dpRbForce *fx, double h, double *q_out,
+                     double *qd_out, double *scratch) {
   size_t nv = (size_t)t->nv;
-  double *qdd = scratch, *ws = scratch + 3 * nv;
-  int rc = rb_forward_dynamics(t, p, q, qd, tau, qdd, ws);
+  double *qdd = scratch, *T = scratch + 3 * nv, *ws = scratch + 5 * nv;
+  const double *Ts = stage_force(t, tau, fx, q, qd, T);
+  int rc = rb_forward_dynamics(t, p, q, qd, Ts, qdd, ws);
   if (rc != 0) {
     return rc;
   }
@@ -1222,13 +1258,21 @@ int rb_step_euler(const dpRbTree *t, const dpRbParams *p, const double *q, const
   return 0;
 }
 
-void adj_rb_step_euler(const dpRbTree *t, const dpRbParams *p, const double *q, const double *qd,
-                       const double *tau, double h, double *q_bar, double *qd_bar,
-                       double *tau_bar, const dpRbParamsBar *p_bar, const double *q_out_bar,
-                       const double *qd_out_bar, double *scratch) {
+int rb_step_euler(const dpRbTree *t, const dpRbParams *p, const double *q, const double *qd,
+                  const double *tau, double h, double *q_out, double *qd_out, double *scratch) {
+  return rb_step_euler_ex(t, p, q, qd, tau, NULL, h, q_out, qd_out, scratch);
+}
+
+void adj_rb_step_euler_ex(const dpRbTree *t, const dpRbParams *p, const double *q,
+                          const double *qd, const double *tau, const dpRbForce *fx, double h,
+                          double *q_bar, double *qd_bar, double *tau_bar,
+                          const dpRbParamsBar *p_bar, const double *q_out_bar,
+                          const double *qd_out_bar, double *scratch) {
   size_t nv = (size_t)t->nv;
-  double *qdd = scratch, *vo = qdd + nv, *vob = vo + nv, *ws = vob + nv;
-  if (rb_forward_dynamics(t, p, q, qd, tau, qdd, ws) != 0) {
+  double *qdd = scratch, *vo = qdd + nv, *vob = vo + nv, *T = vob + nv, *Tb = T + nv;
+  double *ws = Tb + nv;
+  const double *Ts = stage_force(t, tau, fx, q, qd, T);
+  if (rb_forward_dynamics(t, p, q, qd, Ts, qdd, ws) != 0) {
     return;
   }
   for (size_t k = 0; k < nv; k++) {
@@ -1240,7 +1284,17 @@ void adj_rb_step_euler(const dpRbTree *t, const dpRbParams *p, const double *q, 
     qd_bar[k] += vob[k];
     vob[k] *= h;  // now the adjoint of qdd
   }
-  adj_rb_forward_dynamics(t, p, q, qd, tau, qdd, q_bar, qd_bar, tau_bar, p_bar, vob, ws);
+  memset(Tb, 0, nv * sizeof *Tb);
+  adj_rb_forward_dynamics(t, p, q, qd, Ts, qdd, q_bar, qd_bar, Tb, p_bar, vob, ws);
+  adj_stage_force(t, tau, fx, q, qd, q_bar, qd_bar, tau_bar, Tb);
+}
+
+void adj_rb_step_euler(const dpRbTree *t, const dpRbParams *p, const double *q, const double *qd,
+                       const double *tau, double h, double *q_bar, double *qd_bar,
+                       double *tau_bar, const dpRbParamsBar *p_bar, const double *q_out_bar,
+                       const double *qd_out_bar, double *scratch) {
+  adj_rb_step_euler_ex(t, p, q, qd, tau, NULL, h, q_bar, qd_bar, tau_bar, p_bar, q_out_bar,
+                       qd_out_bar, scratch);
 }
 
 // K = dexpinv(δ, v) on the rotation blocks of ball and free joints, K = v elsewhere.
@@ -1275,7 +1329,7 @@ static void adj_tree_dexpinv(const dpRbTree *t, const double *d, const double *v
 
 // The stage storage of RK4 in the scratch.
 typedef struct rk4Stages {
-  double *d[4], *v[4], *A[4], *K[4], *q[4], *D;
+  double *d[4], *v[4], *A[4], *K[4], *q[4], *D, *T[4];
 } rk4Stages;
 
 static const double RK4_C[4] = {0.0, 0.5, 0.5, 1.0};
@@ -1293,12 +1347,18 @@ static double *rk4_layout(const dpRbTree *t, double *scratch, rk4Stages *st) {
     x += 4 * nv + nq;
   }
   st->D = x;
-  return x + nv;
+  x += nv;
+  for (int s = 0; s < 4; s++) {
+    st->T[s] = x;
+    x += nv;
+  }
+  return x;
 }
 
 // The four stages and the final tangent step Δ; returns the first failure of forward dynamics.
 static int rk4_stages(const dpRbTree *t, const dpRbParams *p, const double *q, const double *qd,
-                      const double *tau, double h, const rk4Stages *st, double *ws) {
+                      const double *tau, const dpRbForce *fx, double h, const rk4Stages *st,
+                      double *ws) {
   size_t nv = (size_t)t->nv;
   for (int s = 0; s < 4; s++) {
     for (size_t k = 0; k < nv; k++) {
@@ -1306,7 +1366,8 @@ static int rk4_stages(const dpRbTree *t, const dpRbParams *p, const double *q, c
       st->v[s][k] = s == 0 ? qd[k] : qd[k] + RK4_C[s] * h * st->A[s - 1][k];
     }
     rb_retract(t, q, st->d[s], st->q[s]);
-    int rc = rb_forward_dynamics(t, p, st->q[s], st->v[s], tau, st->A[s], ws);
+    const double *Ts = stage_force(t, tau, fx, st->q[s], st->v[s], st->T[s]);
+    int rc = rb_forward_dynamics(t, p, st->q[s], st->v[s], Ts, st->A[s], ws);
     if (rc != 0) {
       return rc;
     }
@@ -1324,9 +1385,15 @@ static int rk4_stages(const dpRbTree *t, const dpRbParams *p, const double *q, c
 
 int rb_step_rk4(const dpRbTree *t, const dpRbParams *p, const double *q, const double *qd,
                 const double *tau, double h, double *q_out, double *qd_out, double *scratch) {
+  return rb_step_rk4_ex(t, p, q, qd, tau, NULL, h, q_out, qd_out, scratch);
+}
+
+int rb_step_rk4_ex(const dpRbTree *t, const dpRbParams *p, const double *q, const double *qd,
+                   const double *tau, const dpRbForce *fx, double h, double *q_out,
+                   double *qd_out, double *scratch) {
   rk4Stages st;
   double *ws = rk4_layout(t, scratch, &st);
-  int rc = rk4_stages(t, p, q, qd, tau, h, &st, ws);
+  int rc = rk4_stages(t, p, q, qd, tau, fx, h, &st, ws);
   if (rc != 0) {
     return rc;
   }
@@ -1345,6 +1412,15 @@ void adj_rb_step_rk4(const dpRbTree *t, const dpRbParams *p, const double *q, co
                      const double *tau, double h, double *q_bar, double *qd_bar,
                      double *tau_bar, const dpRbParamsBar *p_bar, const double *q_out_bar,
                      const double *qd_out_bar, double *scratch) {
+  adj_rb_step_rk4_ex(t, p, q, qd, tau, NULL, h, q_bar, qd_bar, tau_bar, p_bar, q_out_bar,
+                     qd_out_bar, scratch);
+}
+
+void adj_rb_step_rk4_ex(const dpRbTree *t, const dpRbParams *p, const double *q,
+                        const double *qd, const double *tau, const dpRbForce *fx, double h,
+                        double *q_bar, double *qd_bar, double *tau_bar,
+                        const dpRbParamsBar *p_bar, const double *q_out_bar,
+                        const double *qd_out_bar, double *scratch) {
   size_t nv = (size_t)t->nv;
   rk4Stages st;
   double *x = rk4_layout(t, scratch, &st);
@@ -1354,8 +1430,9 @@ void adj_rb_step_rk4(const dpRbTree *t, const dpRbParams *p, const double *q, co
     Ab[s] = x + (size_t)(4 + s) * nv;
   }
   double *Db = x + 8 * nv, *qsb = x + 9 * nv, *vsb = x + 10 * nv, *dsb = x + 11 * nv;
-  double *ws = x + 12 * nv;
-  if (rk4_stages(t, p, q, qd, tau, h, &st, ws) != 0) {
+  double *Tb = x + 12 * nv;
+  double *ws = x + 13 * nv;
+  if (rk4_stages(t, p, q, qd, tau, fx, h, &st, ws) != 0) {
     return;
   }
   memset(Db, 0, nv * sizeof *Db);
@@ -1372,8 +1449,10 @@ void adj_rb_step_rk4(const dpRbTree *t, const dpRbParams *p, const double *q, co
     memset(vsb, 0, nv * sizeof *vsb);
     memset(dsb, 0, nv * sizeof *dsb);
     adj_tree_dexpinv(t, st.d[s], st.v[s], dsb, vsb, Kb[s]);
-    adj_rb_forward_dynamics(t, p, st.q[s], st.v[s], tau, st.A[s], qsb, vsb, tau_bar, p_bar, Ab[s],
-                            ws);
+    const double *Ts = fx != NULL && fx->eval != NULL ? st.T[s] : tau != NULL ? tau : st.T[s];
+    memset(Tb, 0, nv * sizeof *Tb);
+    adj_rb_forward_dynamics(t, p, st.q[s], st.v[s], Ts, st.A[s], qsb, vsb, Tb, p_bar, Ab[s], ws);
+    adj_stage_force(t, tau, fx, st.q[s], st.v[s], qsb, vsb, tau_bar, Tb);
     adj_rb_retract(t, q, st.d[s], q_bar, dsb, qsb);
     for (size_t k = 0; k < nv; k++) {
       qd_bar[k] += vsb[k];

@@ -177,6 +177,37 @@ void adj_rb_integrate(const dpRbTree *t, const double *q, const double *v, doubl
 void rb_tangent_from_qgrad(const dpRbTree *t, const double *q, const double *gq, double *gt);
 void rb_qgrad_from_tangent(const dpRbTree *t, const double *q, const double *gt, double *gq);
 
+// A generalized force that depends on the state (actuators, joint limits, contact), evaluated
+// at every stage of a step: eval adds Q(q, qd) (nv) into tau; adj accumulates q_bar (nv,
+// tangent) and qd_bar (nv) += (∂Q/∂(q, qd))ᵀ tau_bar, and whatever parameters ud holds the
+// adjoints of. Either function may be NULL (no force / no adjoint).
+typedef struct dpRbForce {
+  void (*eval)(void *ud, const double *q, const double *qd, double *tau);
+  void (*adj)(void *ud, const double *q, const double *qd, double *q_bar, double *qd_bar,
+              const double *tau_bar);
+  void *ud;
+} dpRbForce;
+
+// The steps below with a state-dependent force fx (may be NULL) added to tau (may be NULL:
+// zero) at each stage; the _ex adjoints call fx->adj with each stage's generalized-force
+// adjoint, and add it to tau_bar when tau is given (tau_bar may be NULL when tau is).
+int rb_step_euler_ex(const dpRbTree *t, const dpRbParams *p, const double *q, const double *qd,
+                     const double *tau, const dpRbForce *fx, double h, double *q_out,
+                     double *qd_out, double *scratch);
+void adj_rb_step_euler_ex(const dpRbTree *t, const dpRbParams *p, const double *q,
+                          const double *qd, const double *tau, const dpRbForce *fx, double h,
+                          double *q_bar, double *qd_bar, double *tau_bar,
+                          const dpRbParamsBar *p_bar, const double *q_out_bar,
+                          const double *qd_out_bar, double *scratch);
+int rb_step_rk4_ex(const dpRbTree *t, const dpRbParams *p, const double *q, const double *qd,
+                   const double *tau, const dpRbForce *fx, double h, double *q_out,
+                   double *qd_out, double *scratch);
+void adj_rb_step_rk4_ex(const dpRbTree *t, const dpRbParams *p, const double *q,
+                        const double *qd, const double *tau, const dpRbForce *fx, double h,
+                        double *q_bar, double *qd_bar, double *tau_bar,
+                        const dpRbParamsBar *p_bar, const double *q_out_bar,
+                        const double *qd_out_bar, double *scratch);
+
 // One semi-implicit (symplectic) Euler step over h (s): qd' = qd + h qdd(q, qd, tau),
 // q' = q ⊕ h qd'. Returns 0 or the rb_forward_dynamics code. Source: Hairer, Lubich & Wanner
 // (2006), §I.1.

@@ -684,6 +684,94 @@ START_TEST(test_contact_radius) {
 }
 END_TEST
 
+// ---- the contact law alone: p = φ(1), n(3), v(3), kc(DP_CCONTACT) = CL_NP ----------------------
+
+enum { CL_PHI = 0, CL_N = 1, CL_V = 4, CL_KC = 7, CL_NP = CL_KC + DP_CCONTACT };
+
+static void cl_fn(const double *p, double *y, const void *aux) {
+  (void)aux;
+  y[0] = y[1] = y[2] = 0;
+  contact_law(y, p[CL_PHI], p + CL_N, p + CL_V, p + CL_KC);
+}
+
+static void cl_adj(const double *p, double *pb, const double *yb, const void *aux) {
+  (void)aux;
+  adj_contact_law(p[CL_PHI], p + CL_N, p + CL_V, p + CL_KC, pb + CL_PHI, pb + CL_N, pb + CL_V,
+                  pb + CL_KC, yb);
+}
+
+START_TEST(test_contact_law_gradient) {
+  // Random φ within a few w of contact, a unit n, v, and constants with kf and δ each finite or
+  // infinite (the four combinations in turn); every component of n taken independently.
+  tu_rng r = {9292};
+  kernel k = {"contact_law", CL_NP, 3, cl_fn, cl_adj, NULL};
+  for (int trial = 0; trial < 200; trial++) {
+    double p[CL_NP], yb[3];
+    double *kc = p + CL_KC;
+    kc[DP_C_STIFFNESS] = tu_uniform(&r, 1e3, 1e4);
+    kc[DP_C_DAMPING] = tu_uniform(&r, 0, 20);
+    kc[DP_C_FRICTION] = tu_uniform(&r, 0, 1);
+    kc[DP_C_SMOOTHING] = tu_uniform(&r, 1e-3, 1e-2);
+    kc[DP_C_FRICTION_SMOOTHING] = tu_uniform(&r, 1e-2, 1e-1);
+    kc[DP_C_FRICTION_DAMPING] = trial % 2 ? kf_values[trial % N_KF] : INFINITY;
+    kc[DP_C_DAMPING_SMOOTHING] = (trial / 2) % 2 ? delta_values[trial % N_DELTA] : INFINITY;
+    p[CL_PHI] = tu_uniform(&r, -3, 2) * kc[DP_C_SMOOTHING];
+    double l;
+    do {
+      for (int i = 0; i < 3; i++) {
+        p[CL_N + i] = tu_uniform(&r, -1, 1);
+      }
+      l = dp_norm3(p + CL_N);
+    } while (l < 0.2 || l > 1);
+    for (int i = 0; i < 3; i++) {
+      p[CL_N + i] /= l;
+      p[CL_V + i] = tu_uniform(&r, -2, 2);
+      yb[i] = tu_uniform(&r, -1, 1);
+    }
+    check_kernel(&k, p, yb, 1e-6);
+  }
+}
+END_TEST
+
+START_TEST(test_contact_law_is_contact_force) {
+  // contact_force is collider_sdf then contact_law at φ − r, forward and adjoint (r_bar = −φ̄);
+  // out of range the law returns 0 and adds nothing.
+  for (int type = 0; type < 3; type++) {
+    tu_rng r = {9393 + (uint64_t)type};
+    for (int trial = 0; trial < 50; trial++) {
+      double p[CT_NP], yb[3], n[3];
+      contact_inputs(&r, type, p);
+      tweak_approach_damping(&r, trial, p);
+      for (int i = 0; i < 3; i++) {
+        yb[i] = tu_uniform(&r, -1, 1);
+      }
+      double phi = collider_sdf(n, type, p, p + CT_X) - p[CT_R];
+      double f[3] = {0, 0, 0}, fl[3] = {0, 0, 0};
+      int in = contact_force(f, type, p, p + CT_KC, p[CT_R], p + CT_X, p + CT_V);
+      ck_assert_int_eq(in, contact_law(fl, phi, n, p + CT_V, p + CT_KC));
+      ck_assert(memcmp(f, fl, sizeof f) == 0);
+      double pb[CT_NP] = {0}, phib = 0, nb[3] = {0}, vb[3] = {0}, kcb[DP_CCONTACT] = {0};
+      ct_adj(p, pb, yb, &type);
+      adj_contact_law(phi, n, p + CT_V, p + CT_KC, &phib, nb, vb, kcb, yb);
+      ck_assert(pb[CT_R] == -phib);
+      for (int i = 0; i < 3; i++) {
+        ck_assert(pb[CT_V + i] == vb[i]);
+      }
+      for (int i = 0; i < DP_CCONTACT; i++) {
+        ck_assert(pb[CT_KC + i] == kcb[i]);
+      }
+    }
+  }
+  double kc[DP_CCONTACT] = {1e4, 10, 0.2, 1e-3, 1e-2, INFINITY, INFINITY};
+  double n[3] = {0, 0, 1}, v[3] = {0.3, 0.1, -1}, f[3] = {0, 0, 0}, yb[3] = {1, 1, 1};
+  ck_assert_int_eq(contact_law(f, 0.05, n, v, kc), 0);
+  ck_assert(f[0] == 0 && f[1] == 0 && f[2] == 0);
+  double phib = 0, nb[3] = {0}, vb[3] = {0}, kcb[DP_CCONTACT] = {0};
+  adj_contact_law(0.05, n, v, kc, &phib, nb, vb, kcb, yb);
+  ck_assert(phib == 0 && nb[0] == 0 && nb[1] == 0 && nb[2] == 0 && vb[2] == 0 && kcb[0] == 0);
+}
+END_TEST
+
 // ---- spatial algebra of the articulated-body core (rb_spatial_kern.h) ----------------------------
 // Each kernel's adjoint directly, on random inputs (they are also exercised through RNEA and the
 // rollouts in check_rb.c). aux selects the kernel.
@@ -808,6 +896,8 @@ Suite *make_kernels_suite(void) {
   tcase_add_test(tc, test_contact_approach_damping_gradient);
   tcase_add_test(tc, test_contact_approach_damping_law);
   tcase_add_test(tc, test_contact_radius);
+  tcase_add_test(tc, test_contact_law_gradient);
+  tcase_add_test(tc, test_contact_law_is_contact_force);
   tcase_add_test(tc, test_spatial_kernels_gradient);
   tcase_add_test(tc, test_euler_update_gradient);
   suite_add_tcase(s, tc);

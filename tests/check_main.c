@@ -19,6 +19,7 @@ int main(void) {
       make_render_suite,
       make_rb_suite,
       make_rb_collide_suite,
+      make_rb_model_suite,
   };
   SRunner *sr = srunner_create(NULL);
   for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) {

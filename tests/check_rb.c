@@ -776,6 +776,333 @@ START_TEST(test_rollout_rk4_gradient) {
 }
 END_TEST
 
+// ---- contact kinematics: world velocities and generalized forces ------------------------------
+
+// A model for the contact-kinematics checks: the mixed tree (trial 0) or a random tree of 4 to
+// 12 bodies, its root free on even trials.
+static void model_for_trial(rbModel *m, tu_rng *r, int trial) {
+  if (trial == 0) {
+    model_mixed(m, r);
+    return;
+  }
+  model_random(m, r, 4 + (int)tu_uniform(r, 0, MAXB - 4 + 1 - 1e-9), trial % 2 == 0);
+  model_random_params(m, r, 0.3, 0.05);
+}
+
+// Finite differences in time: vo ≈ ẋpos and [w]× ≈ Ṙ Rᵀ along q(s) = q ⊕ s qd, by central
+// differences at h and h/2 combined by Richardson extrapolation.
+START_TEST(test_velocities_match_fk) {
+  tu_rng r = {1212};
+  double maxerr = 0;
+  for (int trial = 0; trial < 12; trial++) {
+    rbModel m;
+    model_for_trial(&m, &r, trial);
+    const dpRbTree *t = m.t;
+    int nb = t->nb;
+    double q[MAXQ], qd[MAXV], qx[MAXQ], xpos[3 * MAXB], xrot[9 * MAXB], w[3 * MAXB], vo[3 * MAXB];
+    random_q(t, &r, q);
+    random_vec(&r, qd, t->nv, 2);
+    rb_fk(t, &m.p, q, xpos, xrot);
+    rb_velocities(t, &m.p, xpos, xrot, qd, w, vo);
+    double dx[2][3 * MAXB], dR[2][9 * MAXB];
+    for (int rr = 0; rr < 2; rr++) {
+      double h = rr == 0 ? 1e-4 : 0.5e-4;
+      double xp[3 * MAXB], Rp[9 * MAXB], xm[3 * MAXB], Rm[9 * MAXB];
+      rb_integrate(t, q, qd, h, qx);
+      rb_fk(t, &m.p, qx, xp, Rp);
+      rb_integrate(t, q, qd, -h, qx);
+      rb_fk(t, &m.p, qx, xm, Rm);
+      for (int k = 0; k < 3 * nb; k++) {
+        dx[rr][k] = (xp[k] - xm[k]) / (2 * h);
+      }
+      for (int k = 0; k < 9 * nb; k++) {
+        dR[rr][k] = (Rp[k] - Rm[k]) / (2 * h);
+      }
+    }
+    for (int i = 0; i < nb; i++) {
+      double Rd[9], Om[9];
+      for (int k = 0; k < 9; k++) {
+        Rd[k] = (4 * dR[1][9 * i + k] - dR[0][9 * i + k]) / 3;
+      }
+      const double *R = xrot + 9 * i;
+      for (int j = 0; j < 3; j++) {
+        for (int k = 0; k < 3; k++) {
+          Om[3 * j + k] = dp_dot3(Rd + 3 * j, R + 3 * k);  // (Ṙ Rᵀ)[j][k]
+        }
+      }
+      double wfd[3] = {0.5 * (Om[7] - Om[5]), 0.5 * (Om[2] - Om[6]), 0.5 * (Om[3] - Om[1])};
+      double scale = 1 + dp_norm3(w + 3 * i) + dp_norm3(vo + 3 * i);
+      for (int c = 0; c < 3; c++) {
+        double vfd = (4 * dx[1][3 * i + c] - dx[0][3 * i + c]) / 3;
+        double ev = fabs(vo[3 * i + c] - vfd) / scale, ew = fabs(w[3 * i + c] - wfd[c]) / scale;
+        ck_assert_msg(ev < 1e-9, "trial %d body %d: vo[%d] %.12e vs d/dt xpos %.12e", trial, i, c,
+                      vo[3 * i + c], vfd);
+        ck_assert_msg(ew < 1e-9, "trial %d body %d: w[%d] %.12e vs Ṙ Rᵀ %.12e", trial, i, c,
+                      w[3 * i + c], wfd[c]);
+        maxerr = fmax(maxerr, fmax(ev, ew));
+      }
+      // Ṙ Rᵀ is skew
+      for (int k = 0; k < 9; k++) {
+        ck_assert_msg(fabs(Om[k] + Om[3 * (k % 3) + k / 3]) < 1e-9 * scale,
+                      "trial %d body %d: Ṙ Rᵀ not skew", trial, i);
+      }
+    }
+    model_free(&m);
+  }
+  printf("rb: velocities vs d/dt of rb_fk: max error %.1e (relative to 1 + |w| + |vo|)\n",
+         maxerr);
+}
+END_TEST
+
+// rb_generalized_force is the transpose of rb_velocities: τ·qd = Σ F·(vo − w × x) + N·w; and for
+// one point force f at body point l of body b, τ = Jᵀ f = adj_rb_fk with x̄_b = f, W̄_b = f lᵀ.
+START_TEST(test_generalized_force_transpose) {
+  tu_rng r = {3434};
+  double maxp = 0, maxj = 0;
+  for (int trial = 0; trial < 12; trial++) {
+    rbModel m;
+    model_for_trial(&m, &r, trial);
+    const dpRbTree *t = m.t;
+    int nb = t->nb, nv = t->nv;
+    double q[MAXQ], qd[MAXV], xpos[3 * MAXB], xrot[9 * MAXB], w[3 * MAXB], vo[3 * MAXB];
+    double F[3 * MAXB], N[3 * MAXB], tau[MAXV];
+    random_q(t, &r, q);
+    random_vec(&r, qd, nv, 2);
+    random_vec(&r, F, 3 * nb, 5);
+    random_vec(&r, N, 3 * nb, 5);
+    rb_fk(t, &m.p, q, xpos, xrot);
+    rb_velocities(t, &m.p, xpos, xrot, qd, w, vo);
+    for (int k = 0; k < nv; k++) {
+      tau[k] = 1.0;  // accumulates
+    }
+    rb_generalized_force(t, &m.p, xpos, xrot, F, N, tau, m.ws);
+    double lhs = 0, rhs = 0, mag = 0;
+    for (int k = 0; k < nv; k++) {
+      lhs += (tau[k] - 1.0) * qd[k];
+      mag += fabs((tau[k] - 1.0) * qd[k]);
+    }
+    for (int i = 0; i < nb; i++) {
+      double wx[3], v0[3];
+      rb_cross3(wx, w + 3 * i, xpos + 3 * i);
+      for (int c = 0; c < 3; c++) {
+        v0[c] = vo[3 * i + c] - wx[c];
+      }
+      rhs += dp_dot3(F + 3 * i, v0) + dp_dot3(N + 3 * i, w + 3 * i);
+    }
+    double ep = fabs(lhs - rhs) / mag;
+    ck_assert_msg(ep < 1e-12, "trial %d: τ·qd %.17g vs power %.17g", trial, lhs, rhs);
+    maxp = fmax(maxp, ep);
+    for (int b = 0; b < nb; b++) {
+      double f[3], l[3], x[3], xbar[3 * MAXB] = {0}, Wbar[9 * MAXB] = {0};
+      double Fp[3 * MAXB] = {0}, Np[3 * MAXB] = {0}, tp[MAXV] = {0}, gq[MAXV] = {0};
+      double gth[MAXTH] = {0};
+      random_vec(&r, f, 3, 3);
+      random_vec(&r, l, 3, 0.5);
+      rb_mat_vec(x, xrot + 9 * b, l);
+      for (int c = 0; c < 3; c++) {
+        x[c] += xpos[3 * b + c];
+      }
+      memcpy(Fp + 3 * b, f, sizeof f);
+      rb_cross3(Np + 3 * b, x, f);
+      rb_generalized_force(t, &m.p, xpos, xrot, Fp, Np, tp, m.ws);
+      memcpy(xbar + 3 * b, f, sizeof f);
+      for (int j = 0; j < 3; j++) {
+        for (int k = 0; k < 3; k++) {
+          Wbar[9 * b + 3 * j + k] = f[j] * l[k];
+        }
+      }
+      dpRbParamsBar pb;
+      params_bar_bind(&m, gth, &pb);
+      adj_rb_fk(t, &m.p, q, gq, &pb, xbar, Wbar, m.ws);
+      double s = 0;
+      for (int k = 0; k < nv; k++) {
+        s = fmax(s, fabs(gq[k]));
+      }
+      for (int k = 0; k < nv; k++) {
+        double e = s > 0 ? fabs(tp[k] - gq[k]) / s : fabs(tp[k]);  // s = 0: b moves with no dof
+        ck_assert_msg(e < 1e-12, "trial %d body %d: τ[%d] %.17g vs Jᵀf %.17g", trial, b, k,
+                      tp[k], gq[k]);
+        maxj = fmax(maxj, e);
+      }
+    }
+    model_free(&m);
+  }
+  printf("rb: generalized force: power identity %.1e, vs adj_rb_fk (Jᵀ f) %.1e (relative)\n",
+         maxp, maxj);
+}
+END_TEST
+
+// Central differences of a scalar function of packed inputs x (n), each entry stepped by
+// h max(1, |x_k|), against the adjoint an (n). The functions checked here are affine in each
+// single entry, so the difference quotient is exact up to round-off. Returns the max relative
+// error over the entries whose derivative stands well above that round-off.
+typedef double (*packedLoss)(const rbModel *m, const double *x, const double *wts);
+
+static double check_packed(const char *name, const rbModel *m, packedLoss f, const double *wts,
+                           const double *x0, int n, const double *an, double h, double tol) {
+  double x[18 * MAXB + MAXV], maxe = 0;
+  memcpy(x, x0, (size_t)n * sizeof *x);
+  for (int k = 0; k < n; k++) {
+    double hk = h * fmax(1.0, fabs(x0[k]));
+    x[k] = x0[k] + hk;
+    double lp = f(m, x, wts);
+    x[k] = x0[k] - hk;
+    double lm = f(m, x, wts);
+    x[k] = x0[k];
+    double fd = (lp - lm) / (2 * hk);
+    double floor_ = 1e2 * 2.2e-16 * fmax(fabs(lp), fabs(lm)) / hk;
+    TU_ASSERT_GRAD(name, k, an[k], fd, tol, floor_);
+    double s = fmax(fabs(an[k]), fabs(fd));
+    if (s > 1e3 * floor_) {
+      maxe = fmax(maxe, fabs(an[k] - fd) / s);
+    }
+  }
+  return maxe;
+}
+
+// x = [xpos (3 nb), xrot (9 nb), qd (nv)]; wts = [w̄ (3 nb), v̄o (3 nb)].
+static double loss_velocities(const rbModel *m, const double *x, const double *wts) {
+  int nb = m->t->nb;
+  double w[3 * MAXB], vo[3 * MAXB], l = 0;
+  rb_velocities(m->t, &m->p, x, x + 3 * nb, x + 12 * nb, w, vo);
+  for (int k = 0; k < 3 * nb; k++) {
+    l += wts[k] * w[k] + wts[3 * nb + k] * vo[k];
+  }
+  return l;
+}
+
+// x = [xpos (3 nb), xrot (9 nb), F (3 nb), N (3 nb)]; wts = τ̄ (nv).
+static double loss_genforce(const rbModel *m, const double *x, const double *wts) {
+  int nb = m->t->nb;
+  double tau[MAXV] = {0}, l = 0;
+  rb_generalized_force(m->t, &m->p, x, x + 3 * nb, x + 12 * nb, x + 15 * nb, tau, m->ws);
+  for (int k = 0; k < m->t->nv; k++) {
+    l += wts[k] * tau[k];
+  }
+  return l;
+}
+
+START_TEST(test_contact_kinematics_gradient) {
+  // adj_rb_velocities and adj_rb_generalized_force against central differences on every entry
+  // of xpos, xrot (independently), qd, F and N, at poses from rb_fk; random output adjoints.
+  // Both are affine in each single entry, so a large step is exact too and shows the agreement
+  // beyond the round-off of the small one.
+  tu_rng r = {5656};
+  const double hstep[2] = {1e-6, 1e-2};
+  double maxv[2] = {0, 0}, maxg[2] = {0, 0};
+  for (int trial = 0; trial < 8; trial++) {
+    rbModel m;
+    model_for_trial(&m, &r, trial);
+    const dpRbTree *t = m.t;
+    int nb = t->nb, nv = t->nv;
+    double q[MAXQ], x[18 * MAXB + MAXV], an[18 * MAXB + MAXV], wts[6 * MAXB];
+    random_q(t, &r, q);
+    rb_fk(t, &m.p, q, x, x + 3 * nb);
+    // velocities: x = [xpos, xrot, qd]
+    random_vec(&r, x + 12 * nb, nv, 2);
+    random_vec(&r, wts, 6 * nb, 1);
+    memset(an, 0, sizeof an);
+    for (int k = 0; k < 12 * nb + nv; k++) {
+      an[k] = 0.01 * k;  // accumulates
+    }
+    adj_rb_velocities(t, &m.p, x, x + 3 * nb, x + 12 * nb, an, an + 3 * nb, an + 12 * nb, wts,
+                      wts + 3 * nb, m.ws);
+    for (int k = 0; k < 12 * nb + nv; k++) {
+      an[k] -= 0.01 * k;
+    }
+    for (int hh = 0; hh < 2; hh++) {
+      double e = check_packed("adj_rb_velocities", &m, loss_velocities, wts, x, 12 * nb + nv, an,
+                              hstep[hh], 1e-7);
+      maxv[hh] = fmax(maxv[hh], e);
+    }
+    // generalized force: x = [xpos, xrot, F, N]
+    random_vec(&r, x + 12 * nb, 6 * nb, 5);
+    random_vec(&r, wts, nv, 1);
+    memset(an, 0, sizeof an);
+    adj_rb_generalized_force(t, &m.p, x, x + 3 * nb, x + 12 * nb, x + 15 * nb, an, an + 3 * nb,
+                             an + 12 * nb, an + 15 * nb, wts, m.ws);
+    for (int hh = 0; hh < 2; hh++) {
+      double e = check_packed("adj_rb_generalized_force", &m, loss_genforce, wts, x, 18 * nb, an,
+                              hstep[hh], 1e-7);
+      maxg[hh] = fmax(maxg[hh], e);
+    }
+    model_free(&m);
+  }
+  printf("rb: contact kinematics max rel. gradient error (step 1e-6 | 1e-2): velocities %.1e | "
+         "%.1e, generalized force %.1e | %.1e\n", maxv[0], maxv[1], maxg[0], maxg[1]);
+}
+END_TEST
+
+// q ↦ τ̄ · rb_generalized_force(rb_fk(q), F, N), u = [F; N]; wv = τ̄.
+static double loss_genforce_fk(gradProblem *g, const double *q, const double *qd, const double *u,
+                               const dpRbParams *p) {
+  (void)qd;
+  const dpRbTree *t = g->m->t;
+  double xpos[3 * MAXB], xrot[9 * MAXB], tau[MAXV] = {0}, l = 0;
+  rb_fk(t, p, q, xpos, xrot);
+  rb_generalized_force(t, p, xpos, xrot, u, u + 3 * t->nb, tau, g->m->ws);
+  for (int k = 0; k < t->nv; k++) {
+    l += g->wv[k] * tau[k];
+  }
+  return l;
+}
+
+// (q, qd) ↦ w̄ · w + v̄o · vo of rb_velocities(rb_fk(q), qd); wq = w̄, wu = v̄o.
+static double loss_velocities_fk(gradProblem *g, const double *q, const double *qd,
+                                 const double *u, const dpRbParams *p) {
+  (void)u;
+  const dpRbTree *t = g->m->t;
+  double xpos[3 * MAXB], xrot[9 * MAXB], w[3 * MAXB], vo[3 * MAXB], l = 0;
+  rb_fk(t, p, q, xpos, xrot);
+  rb_velocities(t, p, xpos, xrot, qd, w, vo);
+  for (int k = 0; k < 3 * t->nb; k++) {
+    l += g->wq[k] * w[k] + g->wu[k] * vo[k];
+  }
+  return l;
+}
+
+START_TEST(test_contact_kinematics_fk_gradient) {
+  // End to end through adj_rb_fk (the xrot_bar semantics): the q gradient in the tangent space
+  // (q ⊕ ±h e_k), the jpos gradient, F, N and qd.
+  tu_rng r = {7878};
+  rbModel m;
+  model_mixed(&m, &r);
+  const dpRbTree *t = m.t;
+  int nb = t->nb, nv = t->nv;
+  double q[MAXQ], qd[MAXV], xpos[3 * MAXB], xrot[9 * MAXB], FN[6 * MAXB], tb[MAXV];
+  random_q(t, &r, q);
+  random_vec(&r, qd, nv, 2);
+  random_vec(&r, FN, 6 * nb, 5);
+  random_vec(&r, tb, nv, 1);
+  rb_fk(t, &m.p, q, xpos, xrot);
+  double xb[3 * MAXB] = {0}, Wb[9 * MAXB] = {0}, FNb[6 * MAXB] = {0};
+  double gq[MAXV] = {0}, gqd[MAXV] = {0}, gth[MAXTH] = {0};
+  dpRbParamsBar pb;
+  params_bar_bind(&m, gth, &pb);
+  adj_rb_generalized_force(t, &m.p, xpos, xrot, FN, FN + 3 * nb, xb, Wb, FNb, FNb + 3 * nb, tb,
+                           m.ws);
+  adj_rb_fk(t, &m.p, q, gq, &pb, xb, Wb, m.ws);
+  gradProblem g = {&m, 6 * nb, loss_genforce_fk, NULL, tb, NULL, 0, 0, 0};
+  gradReport rep;
+  check_grad(&g, "genforce_fk", q, qd, FN, gq, gqd, FNb, gth, 1e-6, &rep);
+  print_report("gen. force∘fk", &rep);
+
+  double wb[3 * MAXB], vb[3 * MAXB];
+  random_vec(&r, wb, 3 * nb, 1);
+  random_vec(&r, vb, 3 * nb, 1);
+  memset(xb, 0, sizeof xb);
+  memset(Wb, 0, sizeof Wb);
+  memset(gq, 0, sizeof gq);
+  memset(gth, 0, sizeof gth);
+  adj_rb_velocities(t, &m.p, xpos, xrot, qd, xb, Wb, gqd, wb, vb, m.ws);
+  adj_rb_fk(t, &m.p, q, gq, &pb, xb, Wb, m.ws);
+  gradProblem g2 = {&m, 0, loss_velocities_fk, wb, NULL, vb, 0, 0, 0};
+  check_grad(&g2, "velocities_fk", q, qd, NULL, gq, gqd, NULL, gth, 1e-6, &rep);
+  print_report("velocities∘fk", &rep);
+  model_free(&m);
+}
+END_TEST
+
 // ---- physics --------------------------------------------------------------------------------
 
 // A point-like bob (mass 1 kg, inertia 1e-9 kg·m²) on a massless rod of length L about the y
@@ -1020,6 +1347,13 @@ Suite *make_rb_suite(void) {
   tcase_add_test(tg, test_rollout_euler_gradient);
   tcase_add_test(tg, test_rollout_rk4_gradient);
   suite_add_tcase(s, tg);
+  TCase *tk = tcase_create("contact kinematics");
+  tcase_set_timeout(tk, 120);
+  tcase_add_test(tk, test_velocities_match_fk);
+  tcase_add_test(tk, test_generalized_force_transpose);
+  tcase_add_test(tk, test_contact_kinematics_gradient);
+  tcase_add_test(tk, test_contact_kinematics_fk_gradient);
+  suite_add_tcase(s, tk);
   TCase *tp = tcase_create("physics");
   tcase_set_timeout(tp, 120);
   tcase_add_test(tp, test_pendulum_period);

@@ -21,5 +21,6 @@ Suite *make_opt_problem_suite(void);
 Suite *make_render_suite(void);
 Suite *make_rb_suite(void);
 Suite *make_rb_collide_suite(void);
+Suite *make_rb_model_suite(void);
 
 #endif
