@@ -631,6 +631,98 @@ static const dpParamSpec *spec_of(const dpModel *m, const char *path) {
 // Entries longer than this are summarized by their range.
 #define VALUE_INLINE_MAX 6
 
+static const char *shape_type_name(dpShapeType t) {
+  return t == DP_SHAPE_SPHERE ? "sphere" : t == DP_SHAPE_CAPSULE ? "capsule" : "box";
+}
+
+static const char *actuator_type_name(dpActuatorType t) {
+  return t == DP_ACTUATOR_MOTOR ? "motor" : "position";
+}
+
+static const char *plural(int n, const char *one, const char *many) {
+  return n == 1 ? one : many;
+}
+
+// The articulated bodies, their shapes and actuators: text tables (printed after the header
+// line) or arrays of the --json document.
+static void summary_bodies(const dpModel *m, cJSON *doc, txtTable *tb, txtTable *ts,
+                           txtTable *ta) {
+  cJSON *jb = NULL, *js = NULL, *ja = NULL;
+  if (doc != NULL) {
+    json_add_num(doc, "nq", m->nq);
+    json_add_num(doc, "nv", m->nv);
+    jb = cJSON_AddArrayToObject(doc, "bodies");
+    js = cJSON_AddArrayToObject(doc, "shapes");
+    ja = cJSON_AddArrayToObject(doc, "actuators");
+  }
+  tt_row(tb, "body", "joint", "parent", "nq", "nv", "q at", "qd at");
+  for (int i = 0; i < m->nb; i++) {
+    const char *parent = m->bparent[i] >= 0 ? m->bname[m->bparent[i]] : "world";
+    int nq = dp_joint_nq(m->bjoint[i]), nv = dp_joint_nv(m->bjoint[i]);
+    if (jb != NULL) {
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddStringToObject(o, "name", m->bname[i]);
+      cJSON_AddStringToObject(o, "joint", dp_joint_type_name(m->bjoint[i]));
+      if (m->bparent[i] >= 0) {
+        cJSON_AddStringToObject(o, "parent", parent);
+      } else {
+        cJSON_AddNullToObject(o, "parent");
+      }
+      json_add_num(o, "nq", nq);
+      json_add_num(o, "nv", nv);
+      json_add_num(o, "qadr", m->bqadr[i]);
+      json_add_num(o, "vadr", m->bvadr[i]);
+      cJSON_AddItemToArray(jb, o);
+      continue;
+    }
+    char a[16], b[16], c[16], d[16];
+    snprintf(a, sizeof a, "%d", nq);
+    snprintf(b, sizeof b, "%d", nv);
+    snprintf(c, sizeof c, "%d", m->bqadr[i]);
+    snprintf(d, sizeof d, "%d", m->bvadr[i]);
+    tt_row(tb, m->bname[i], dp_joint_type_name(m->bjoint[i]), parent, a, b, nq > 0 ? c : "-",
+           nv > 0 ? d : "-");
+  }
+  tt_row(ts, "shape", "type", "body", "contact");
+  for (int k = 0; k < m->nsh; k++) {
+    if (js != NULL) {
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddStringToObject(o, "name", m->shname[k]);
+      cJSON_AddStringToObject(o, "type", shape_type_name(m->shtype[k]));
+      cJSON_AddStringToObject(o, "body", m->bname[m->shbody[k]]);
+      cJSON_AddBoolToObject(o, "contact", m->shcontact[k]);
+      cJSON_AddItemToArray(js, o);
+      continue;
+    }
+    tt_row(ts, m->shname[k], shape_type_name(m->shtype[k]), m->bname[m->shbody[k]],
+           m->shcontact[k] ? "yes" : "no");
+  }
+  tt_row(ta, "actuator", "type", "body", "control range");
+  for (int k = 0; k < m->na; k++) {
+    if (ja != NULL) {
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddStringToObject(o, "name", m->aname[k]);
+      cJSON_AddStringToObject(o, "type", actuator_type_name(m->atype[k]));
+      cJSON_AddStringToObject(o, "body", m->bname[m->abody[k]]);
+      if (m->alimited[k]) {
+        cJSON *r = cJSON_AddArrayToObject(o, "ctrl_range");
+        cJSON_AddItemToArray(r, json_num(m->arange[3 * k]));
+        cJSON_AddItemToArray(r, json_num(m->arange[3 * k + 1]));
+      }
+      cJSON_AddItemToArray(ja, o);
+      continue;
+    }
+    char range[80] = "-";
+    if (m->alimited[k]) {
+      char a[32], b[32];
+      fmt_exact(a, sizeof a, m->arange[3 * k]);
+      fmt_exact(b, sizeof b, m->arange[3 * k + 1]);
+      snprintf(range, sizeof range, "[%s, %s]", a, b);
+    }
+    tt_row(ta, m->aname[k], actuator_type_name(m->atype[k]), m->bname[m->abody[k]], range);
+  }
+}
+
 static int summary_scene(const char *path, const cli_list *sets, int json, int quiet) {
   dpError err;
   dp_error_clear(&err);
@@ -656,6 +748,15 @@ static int summary_scene(const char *path, const cli_list *sets, int json, int q
     json_add_num(doc, "colliders", m->nc);
     json_add_num(doc, "controlled_particles", m->nu);
     json_add_num(doc, "ntheta", (double)m->ntheta);
+  }
+  txtTable tb, ts, ta;
+  tt_init(&tb, 7);
+  tt_init(&ts, 4);
+  tt_init(&ta, 4);
+  if (m->nb > 0) {
+    summary_bodies(m, doc, &tb, &ts, &ta);
+  }
+  if (json) {
     params = cJSON_AddArrayToObject(doc, "parameters");
   }
   txtTable t;
@@ -741,11 +842,29 @@ static int summary_scene(const char *path, const cli_list *sets, int json, int q
     if (m->nu > 0) {
       printf(", controls on %d particle%s", m->nu, m->nu == 1 ? "" : "s");
     }
-    printf("\n%zu parameter entries, %zu values; %zu in the scene's parameters: list\n",
+    if (m->nb > 0) {
+      printf("; %d bod%s (nq %d, nv %d), %d shape%s, %d actuator%s", m->nb,
+             plural(m->nb, "y", "ies"), m->nq, m->nv, m->nsh, plural(m->nsh, "", "s"), m->na,
+             plural(m->na, "", "s"));
+    }
+    printf("\n");
+    if (m->nb > 0) {
+      tt_print(&tb, "  ");
+      if (m->nsh > 0) {
+        tt_print(&ts, "  ");
+      }
+      if (m->na > 0) {
+        tt_print(&ta, "  ");
+      }
+    }
+    printf("%zu parameter entries, %zu values; %zu in the scene's parameters: list\n",
            m->nparam, m->ntheta, m->nspec);
     tt_print(&t, "  ");
   }
   tt_free(&t);
+  tt_free(&tb);
+  tt_free(&ts);
+  tt_free(&ta);
   cJSON_Delete(doc);
   dp_model_free(m);
   return EXIT_OK;
@@ -1568,6 +1687,32 @@ static int run_render(const char *scene, const char *traj, const cli_list *sets,
                          x->shape[1] == 1 ? "" : "s", scene, m->np);
     goto done;
   }
+  // Bodies are drawn at the poses the trajectory recorded.
+  const dpNpzEntry *bp = NULL, *bq = NULL;
+  if (m->nb > 0) {
+    bp = dp_npz_get(z, "bodies/xpos");
+    bq = dp_npz_get(z, "bodies/xquat");
+    static const char *const bnames[2] = {"bodies/xpos", "bodies/xquat"};
+    for (int k = 0; k < 2; k++) {
+      const dpNpzEntry *e = k == 0 ? bp : bq;
+      size_t w = k == 0 ? 3 : 4;
+      if (!is_array(e)) {
+        rc = cli_usage_error("no array '%s' in %s, and the scene %s has bodies", bnames[k], traj,
+                             scene);
+        goto done;
+      }
+      if (e->ndim != 3 || e->shape[0] != x->shape[0] || e->shape[1] != (size_t)m->nb ||
+          e->shape[2] != w) {
+        fmt_shape(shape, sizeof shape, e->ndim, e->shape);
+        rc = cli_usage_error("'%s' in %s has shape %s, expected (%zu, %d, %zu): the scene %s "
+                             "has %d bod%s",
+                             bnames[k], traj, shape, x->shape[0], m->nb, w, scene, m->nb,
+                             m->nb == 1 ? "y" : "ies");
+        goto done;
+      }
+    }
+  }
+  const double *bpos = bp != NULL ? bp->data : NULL, *bquat = bq != NULL ? bq->data : NULL;
   const dpNpzEntry *time = dp_npz_get(z, "time");
   int have_time = is_array(time) && time->ndim == 1 && time->size == x->shape[0];
   // A trajectory of another version of the scene still renders; say so.
@@ -1584,7 +1729,7 @@ static int run_render(const char *scene, const char *traj, const cli_list *sets,
   }
   size_t nframes = x->shape[0];
   double lo[3], hi[3];
-  dp_render_bounds(m, m->theta0, x->data, nframes, lo, hi);
+  dp_render_bounds(m, m->theta0, x->data, bpos, bquat, nframes, lo, hi);
   if (mkdir(ra->dir, 0777) != 0 && errno != EEXIST) {
     fprintf(stderr, "%s: cannot create directory '%s': %s\n", cli_tool, ra->dir, strerror(errno));
     rc = EXIT_FAIL;
@@ -1608,7 +1753,10 @@ static int run_render(const char *scene, const char *traj, const cli_list *sets,
   for (size_t f = 0; f < nframes; f += (size_t)ra->every) {
     double tf = have_time ? time->data[f] : (double)f * m->dt;
     sprintf(path, "%s/frame_%05zu.png", ra->dir, written);
-    if (dp_render_frame(m, m->theta0, x->data + f * (size_t)m->np * 3, tf, ra->view, lo, hi, img,
+    size_t nb = (size_t)m->nb;
+    if (dp_render_frame(m, m->theta0, x->data + f * (size_t)m->np * 3,
+                        bpos != NULL ? bpos + f * nb * 3 : NULL,
+                        bquat != NULL ? bquat + f * nb * 4 : NULL, tf, ra->view, lo, hi, img,
                         &err) != DP_OK ||
         dp_image_write_png(img, path, &err) != DP_OK) {
       if (progress) {

@@ -44,6 +44,7 @@ typedef struct {
   uint64_t rng[4];  // xoshiro256** state
   double *buf;      // a noisy copy of the state
   size_t nx;        // position components (np × 3)
+  size_t nstate;    // the whole state (dp_model_nstate)
 } sim_ctx;
 
 // xoshiro256** (Blackman & Vigna, "Scrambled linear pseudorandom number generators", 2021),
@@ -94,7 +95,7 @@ static dpStatus on_frame(void *ud, int t, const double *s, dpError *err) {
     }
   }
   if (c->noise > 0) {
-    memcpy(c->buf, s, 2 * c->nx * sizeof *s);
+    memcpy(c->buf, s, c->nstate * sizeof *s);  // the whole state: bodies are recorded too
     for (size_t i = 0; i < c->nx; i++) {
       c->buf[i] += c->noise * rng_normal(c->rng);
     }
@@ -215,6 +216,7 @@ int main(int argc, char **argv) {
   ctx.stride = (int)stride;
   ctx.noise = noise;
   ctx.nx = 3 * (size_t)m->np;
+  ctx.nstate = dp_model_nstate(m);
   rng_seed(ctx.rng, (uint64_t)seed);
   if (noise > 0 && (ctx.buf = dp_malloc(dp_model_nstate(m) * sizeof *ctx.buf + 1)) == NULL) {
     fprintf(stderr, "%s: out of memory\n", cli_tool);

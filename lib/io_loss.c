@@ -1,6 +1,7 @@
 // JSON loss files (schemas/loss.schema.json, cJSON): parsing, validation and binding of every
-// term to the model's entities (particle names, θ paths, observed trajectory files). cJSON keeps
-// no positions, so errors are placed by re-scanning the text along the offending key's path.
+// term to the model's entities (particle and body names, θ paths, observed trajectory
+// files). cJSON keeps no positions, so errors are placed by re-scanning the text along the
+// offending key's path.
 #include <errno.h>
 #include <fnmatch.h>
 #include <math.h>
@@ -437,6 +438,90 @@ static dpStatus get_particles(Ctx *c, const cJSON *v, const char *key, int **idx
   return DP_OK;
 }
 
+// A scene body by name, with a suggestion when there is none.
+static dpStatus resolve_body(Ctx *c, const cJSON *v, const char *key, int index, int *out) {
+  if (!cJSON_IsString(v)) {
+    return fail_at(c, key, index, 0, "'%s' must name a body (got %s)", key, json_type(v));
+  }
+  int i = dp_model_find_body(c->m, v->valuestring);
+  if (i < 0) {
+    Suggest sg = {v->valuestring, NULL, 0};
+    for (int k = 0; k < c->m->nb; k++) {
+      suggest_add(&sg, c->m->bname[k]);
+    }
+    char sug[DP_NAME_MAX + 32];
+    if (c->m->nb == 0) {
+      return fail_at(c, key, index, 0, "unknown body '%s' (the scene has no bodies)",
+                     v->valuestring);
+    }
+    return fail_at(c, key, index, 0, "unknown body '%s'%s", v->valuestring,
+                   suggest_text(sug, sizeof sug, sg.best));
+  }
+  *out = i;
+  return DP_OK;
+}
+
+// A body set: a list of names, or one fnmatch pattern string ("leg_*"), as for particles.
+static dpStatus get_bodies(Ctx *c, const cJSON *v, const char *key, int **idx, int *n) {
+  const dpModel *m = c->m;
+  *idx = NULL;
+  *n = 0;
+  if (cJSON_IsString(v) && strpbrk(v->valuestring, "*?[") != NULL) {
+    if ((*idx = dp_malloc((size_t)(m->nb > 0 ? m->nb : 1) * sizeof(int))) == NULL) {
+      return nomem(c);
+    }
+    for (int i = 0; i < m->nb; i++) {
+      if (fnmatch(v->valuestring, m->bname[i], 0) == 0) {
+        (*idx)[(*n)++] = i;
+      }
+    }
+    if (*n == 0) {
+      return fail_at(c, key, -1, 0, "pattern '%s' matches no body", v->valuestring);
+    }
+    return DP_OK;
+  }
+  if (cJSON_IsString(v)) {
+    int i;
+    dpStatus st = resolve_body(c, v, key, -1, &i);
+    if (st != DP_OK) {
+      return st;
+    }
+    if ((*idx = dp_malloc(sizeof(int))) == NULL) {
+      return nomem(c);
+    }
+    (*idx)[0] = i;
+    *n = 1;
+    return DP_OK;
+  }
+  if (!cJSON_IsArray(v)) {
+    return fail_at(c, key, -1, 0, "'%s' must be a list of body names or a pattern (got %s)", key,
+                   json_type(v));
+  }
+  int len = cJSON_GetArraySize(v);
+  if (len == 0) {
+    return fail_at(c, key, -1, 0, "'%s' must name at least one body", key);
+  }
+  if ((*idx = dp_malloc((size_t)len * sizeof(int))) == NULL) {
+    return nomem(c);
+  }
+  int k = 0;
+  for (const cJSON *e = v->child; e != NULL; e = e->next, k++) {
+    int i;
+    dpStatus st = resolve_body(c, e, key, k, &i);
+    if (st != DP_OK) {
+      return st;
+    }
+    for (int j = 0; j < k; j++) {
+      if ((*idx)[j] == i) {
+        return fail_at(c, key, k, 0, "body '%s' is listed twice", m->bname[i]);
+      }
+    }
+    (*idx)[k] = i;
+  }
+  *n = len;
+  return DP_OK;
+}
+
 // target: exactly 3 finite numbers (m or m/s).
 static dpStatus get_vec3(Ctx *c, const cJSON *v, const char *key, double out[3]) {
   if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 3) {
@@ -513,10 +598,14 @@ static const char *const k_term_keys[DP_TERM_COUNT][MAX_KEYS] = {
     [DP_TERM_VELOCITY] = {"type", "description", "weight", "particle", "particles", "step",
                           "target", "components", NULL},
     [DP_TERM_TRAJECTORY] = {"type", "description", "weight", "file", "field", "particles",
-                            "steps", "components", NULL},
+                            "bodies", "steps", "components", NULL},
     [DP_TERM_CONTROL_EFFORT] = {"type", "description", "weight", NULL},
     [DP_TERM_KINETIC_ENERGY] = {"type", "description", "weight", "step", "particles", NULL},
     [DP_TERM_PRIOR] = {"type", "description", "weight", "path", "value", NULL},
+    [DP_TERM_BODY_POSITION] = {"type", "description", "weight", "body", "step", "target",
+                               "components", NULL},
+    [DP_TERM_JOINT] = {"type", "description", "weight", "body", "step", "target", NULL},
+    [DP_TERM_JOINT_VELOCITY] = {"type", "description", "weight", "body", "step", "target", NULL},
 };
 
 static int key_allowed(dpTermType type, const char *key) {
@@ -596,6 +685,89 @@ static dpStatus bind_point(Ctx *c, const cJSON *obj, dpTerm *tm) {
     return st;
   }
   return get_components(c, member(obj, "components"), tm->mask);
+}
+
+// body_position: body, step (default end), target (m), components.
+static dpStatus bind_body_position(Ctx *c, const cJSON *obj, dpTerm *tm) {
+  const cJSON *v = member(obj, "body");
+  dpStatus st;
+  if (v == NULL) {
+    return fail_at(c, NULL, -1, 0, "missing 'body'");
+  }
+  if ((st = resolve_body(c, v, "body", -1, &tm->body)) != DP_OK) {
+    return st;
+  }
+  tm->step = c->m->steps;
+  if ((v = member(obj, "step")) != NULL && (st = get_step(c, v, "step", -1, &tm->step)) != DP_OK) {
+    return st;
+  }
+  if ((v = member(obj, "target")) == NULL) {
+    return fail_at(c, NULL, -1, 0, "missing 'target'");
+  }
+  if ((st = get_vec3(c, v, "target", tm->target)) != DP_OK) {
+    return st;
+  }
+  return get_components(c, member(obj, "components"), tm->mask);
+}
+
+// joint / joint_velocity: body (not welded), step (default end), target: one number for every
+// coordinate of the body's joint, or one per coordinate (dp_joint_nq, or dp_joint_nv).
+static dpStatus bind_joint(Ctx *c, const cJSON *obj, dpTerm *tm) {
+  const dpModel *m = c->m;
+  const cJSON *v = member(obj, "body");
+  int vel = tm->type == DP_TERM_JOINT_VELOCITY;
+  dpStatus st;
+  if (v == NULL) {
+    return fail_at(c, NULL, -1, 0, "missing 'body'");
+  }
+  if ((st = resolve_body(c, v, "body", -1, &tm->body)) != DP_OK) {
+    return st;
+  }
+  dpJointType jt = m->bjoint[tm->body];
+  tm->adr = vel ? m->bvadr[tm->body] : m->bqadr[tm->body];
+  tm->len = vel ? dp_joint_nv(jt) : dp_joint_nq(jt);
+  if (tm->len == 0) {
+    return fail_at(c, "body", -1, 0, "body '%s' has a fixed joint: it has no %s to compare",
+                   m->bname[tm->body], vel ? "joint velocities" : "joint coordinates");
+  }
+  tm->step = m->steps;
+  if ((v = member(obj, "step")) != NULL && (st = get_step(c, v, "step", -1, &tm->step)) != DP_OK) {
+    return st;
+  }
+  if ((v = member(obj, "target")) == NULL) {
+    return fail_at(c, NULL, -1, 0, "missing 'target'");
+  }
+  if ((tm->value = dp_malloc((size_t)tm->len * sizeof(double))) == NULL) {
+    return nomem(c);
+  }
+  if (cJSON_IsArray(v)) {
+    if (cJSON_GetArraySize(v) != tm->len) {
+      return fail_at(c, "target", -1, 0,
+                     "'target' must have %d number%s, one per %s of the %s joint of body '%s' "
+                     "(got %d)",
+                     tm->len, tm->len == 1 ? "" : "s", vel ? "velocity" : "coordinate",
+                     dp_joint_type_name(jt), m->bname[tm->body], cJSON_GetArraySize(v));
+    }
+    int k = 0;
+    for (const cJSON *e = v->child; e != NULL; e = e->next, k++) {
+      if ((st = get_number(c, e, "target", k, &tm->value[k])) != DP_OK) {
+        return st;
+      }
+    }
+    return DP_OK;
+  }
+  if (!cJSON_IsNumber(v)) {
+    return fail_at(c, "target", -1, 0, "'target' must be a number or a list of numbers (got %s)",
+                   json_type(v));
+  }
+  double x;
+  if ((st = get_number(c, v, "target", -1, &x)) != DP_OK) {
+    return st;
+  }
+  for (int k = 0; k < tm->len; k++) {
+    tm->value[k] = x;
+  }
+  return DP_OK;
 }
 
 // kinetic_energy: step (default end), particles (default every particle).
@@ -750,12 +922,9 @@ static dpStatus select_frames(Ctx *c, const cJSON *v, const char *file, const in
                  cJSON_IsString(v) ? v->valuestring : json_type(v));
 }
 
-// Observed particle names from the archive's meta.json ("particles": [...]), if it has them.
-// *names is a parsed cJSON array owned by *meta (or NULL).
-static dpStatus read_meta_names(Ctx *c, const dpNpz *z, const char *file, size_t nobs,
-                                cJSON **meta, const cJSON **names) {
+// The archive's meta.json, parsed, or NULL when it has none.
+static dpStatus read_meta(Ctx *c, const dpNpz *z, const char *file, cJSON **meta) {
   *meta = NULL;
-  *names = NULL;
   const dpNpzEntry *e = dp_npz_get(z, "meta.json");
   if (e == NULL || e->text == NULL) {
     return DP_OK;
@@ -768,32 +937,184 @@ static dpStatus read_meta_names(Ctx *c, const dpNpz *z, const char *file, size_t
     }
     return fail_at(c, "file", -1, 0, "meta.json in '%s' is not valid json", file);
   }
-  const cJSON *v = cJSON_IsObject(*meta) ? member(*meta, "particles") : NULL;
+  return DP_OK;
+}
+
+// Observed entity names from meta.json (key "particles" or "bodies": a list of strings), if it
+// has them: nobs of them, or any number when nobs is SIZE_MAX. *names is owned by meta (or NULL).
+static dpStatus meta_names(Ctx *c, const cJSON *meta, const char *key, const char *file,
+                           size_t nobs, const cJSON **names) {
+  *names = NULL;
+  const cJSON *v = cJSON_IsObject(meta) ? member(meta, key) : NULL;
   if (v == NULL) {
     return DP_OK;
   }
-  if (!cJSON_IsArray(v) || (size_t)cJSON_GetArraySize(v) != nobs) {
-    return fail_at(c, "file", -1, 0, "'particles' in meta.json of '%s' must list %zu names", file,
+  if (!cJSON_IsArray(v) || (nobs != SIZE_MAX && (size_t)cJSON_GetArraySize(v) != nobs)) {
+    return fail_at(c, "file", -1, 0, "'%s' in meta.json of '%s' must list %zu names", key, file,
                    nobs);
   }
   for (const cJSON *n = v->child; n != NULL; n = n->next) {
     if (!cJSON_IsString(n)) {
-      return fail_at(c, "file", -1, 0, "'particles' in meta.json of '%s' must list names", file);
+      return fail_at(c, "file", -1, 0, "'%s' in meta.json of '%s' must list names", key, file);
     }
   }
   *names = v;
   return DP_OK;
 }
 
-// trajectory: file (NPZ with `time` (F) and `field` (F, N, 3)), field, particles, steps,
-// components. Keeps only the selected frames and particles.
+static const char *const k_field_name[] = {"particles/x", "particles/v", "bodies/xpos",
+                                           "bodies/q"};
+
+// The observed entities (particles or bodies) in the file → scene indices: obs_of[i] is the
+// file's index of scene entity i, or -1. By the names in meta.json (key), or else by index, when
+// the file holds exactly the scene's count. *stranger: an observed name not in the scene.
+static dpStatus map_observed(Ctx *c, const cJSON *names, const char *what, const char *file,
+                             size_t nobs, int nscene, int *obs_of, const char **stranger) {
+  const dpModel *m = c->m;
+  int bodies = strcmp(what, "body") == 0;
+  *stranger = NULL;
+  for (int i = 0; i < nscene; i++) {
+    obs_of[i] = names == NULL && (size_t)i < nobs ? i : -1;
+  }
+  if (names == NULL) {
+    if (nobs != (size_t)nscene) {
+      return fail_at(c, "file", -1, 0,
+                     "'%s' has %zu %s but the scene has %d (and its meta.json names none)", file,
+                     nobs, bodies ? "bodies" : "particles", nscene);
+    }
+    return DP_OK;
+  }
+  int o = 0;
+  for (const cJSON *n = names->child; n != NULL; n = n->next, o++) {
+    int i = bodies ? dp_model_find_body(m, n->valuestring) : find_particle(m, n->valuestring);
+    if (i < 0) {
+      *stranger = *stranger != NULL ? *stranger : n->valuestring;
+    } else if (obs_of[i] >= 0) {
+      return fail_at(c, "file", -1, 0, "%s '%s' appears twice in '%s'", what, n->valuestring,
+                     file);
+    } else {
+      obs_of[i] = o;
+    }
+  }
+  return DP_OK;
+}
+
+// The compared entities: the term's set (key "particles" or "bodies"), kept where observed (a
+// listed name must be), or every observed entity of the scene. *idx: n scene indices.
+static dpStatus select_observed(Ctx *c, const cJSON *obj, const char *key, const char *what,
+                                const char *file, const int *obs_of, int nscene,
+                                const char *stranger, int **idx, int *n) {
+  const dpModel *m = c->m;
+  int bodies = strcmp(what, "body") == 0;
+  const cJSON *v = member(obj, key);
+  dpStatus st;
+  *n = 0;
+  if (v == NULL) {
+    if (stranger != NULL) {
+      return fail_at(c, "file", -1, 0, "observed %s '%s' in '%s' is not in the scene", what,
+                     stranger, file);
+    }
+    if ((*idx = dp_malloc((size_t)(nscene > 0 ? nscene : 1) * sizeof(int))) == NULL) {
+      return nomem(c);
+    }
+    for (int i = 0; i < nscene; i++) {
+      if (obs_of[i] >= 0) {
+        (*idx)[(*n)++] = i;
+      }
+    }
+    if (*n == 0) {
+      return fail_at(c, "file", -1, 0, "'%s' observes no %s of the scene", file, what);
+    }
+    return DP_OK;
+  }
+  st = bodies ? get_bodies(c, v, key, idx, n) : get_particles(c, v, key, idx, n);
+  if (st != DP_OK) {
+    return st;
+  }
+  int kept = 0;
+  for (int k = 0; k < *n; k++) {
+    int i = (*idx)[k];
+    if (obs_of[i] >= 0) {
+      (*idx)[kept++] = i;
+    } else if (cJSON_IsArray(v)) {
+      return fail_at(c, key, k, 0, "%s '%s' is not in '%s'", what,
+                     bodies ? m->bname[i] : m->pname[i], file);
+    }
+  }
+  *n = kept;
+  if (kept == 0) {
+    return fail_at(c, key, -1, 0, "'%s' selects no %s of '%s'", key, what, file);
+  }
+  return DP_OK;
+}
+
+// bodies/q: the file's block of each observed body, from meta.json's "qadr" (and its "joints",
+// when present, must agree with the scene's joint types); without names, the scene's own layout.
+static dpStatus body_q_columns(Ctx *c, const cJSON *meta, const cJSON *names, const char *file,
+                               size_t nqf, const int *obs_of, int *fqadr) {
+  const dpModel *m = c->m;
+  if (names == NULL) {
+    if (nqf != (size_t)m->nq) {
+      return fail_at(c, "file", -1, 0,
+                     "'%s' has %zu joint coordinates but the scene has %d (and its meta.json "
+                     "names no bodies)",
+                     file, nqf, m->nq);
+    }
+    for (int i = 0; i < m->nb; i++) {
+      fqadr[i] = m->bqadr[i];
+    }
+    return DP_OK;
+  }
+  const cJSON *qadr = member(meta, "qadr"), *joints = member(meta, "joints");
+  int nnames = cJSON_GetArraySize(names);
+  if (!cJSON_IsArray(qadr) || cJSON_GetArraySize(qadr) != nnames) {
+    return fail_at(c, "file", -1, 0,
+                   "meta.json of '%s' needs 'qadr' (%d offsets, one per body) to read "
+                   "'bodies/q'",
+                   file, nnames);
+  }
+  if (joints != NULL && (!cJSON_IsArray(joints) || cJSON_GetArraySize(joints) != nnames)) {
+    return fail_at(c, "file", -1, 0, "'joints' in meta.json of '%s' must list %d joint types",
+                   file, nnames);
+  }
+  for (int i = 0; i < m->nb; i++) {
+    fqadr[i] = -1;
+    if (obs_of[i] < 0) {
+      continue;
+    }
+    const cJSON *a = cJSON_GetArrayItem(qadr, obs_of[i]);
+    int len = dp_joint_nq(m->bjoint[i]);
+    if (!cJSON_IsNumber(a) || a->valuedouble < 0 || a->valuedouble != floor(a->valuedouble) ||
+        a->valuedouble + len > (double)nqf) {
+      return fail_at(c, "file", -1, 0,
+                     "'qadr' in meta.json of '%s' gives body '%s' no block of %d coordinates in "
+                     "'bodies/q' (%zu columns)",
+                     file, m->bname[i], len, nqf);
+    }
+    const cJSON *j = joints != NULL ? cJSON_GetArrayItem(joints, obs_of[i]) : NULL;
+    if (j != NULL && (!cJSON_IsString(j) ||
+                      strcmp(j->valuestring, dp_joint_type_name(m->bjoint[i])) != 0)) {
+      return fail_at(c, "file", -1, 0, "body '%s' has a %s joint in the scene but a %s joint in "
+                     "'%s'",
+                     m->bname[i], dp_joint_type_name(m->bjoint[i]),
+                     cJSON_IsString(j) ? j->valuestring : "unknown", file);
+    }
+    fqadr[i] = (int)a->valuedouble;
+  }
+  return DP_OK;
+}
+
+// trajectory: file (NPZ with `time` (F) and the `field` array: (F, N, 3) for particles/x,
+// particles/v and bodies/xpos, (F, nq) for bodies/q), field, particles or bodies, steps,
+// components. Keeps only the selected frames and values: obs row j of frame f is column
+// col[j] of the file's row at that frame.
 static dpStatus bind_trajectory(Ctx *c, const cJSON *obj, dpTerm *tm) {
   const dpModel *m = c->m;
   int T = m->steps;
   dpStatus st = DP_OK;
   dpNpz *z = NULL;
   cJSON *meta = NULL;
-  int *file_frame = NULL, *obs_of = NULL;
+  int *file_frame = NULL, *obs_of = NULL, *fqadr = NULL, *col = NULL;
   const cJSON *vf = member(obj, "file"), *v;
   const char *file = NULL, *field = "particles/x";
   char path[4096];
@@ -808,12 +1129,35 @@ static dpStatus bind_trajectory(Ctx *c, const cJSON *obj, dpTerm *tm) {
     if ((st = get_string(c, v, "field", &field)) != DP_OK) {
       return st;
     }
-    if (strcmp(field, "particles/x") != 0 && strcmp(field, "particles/v") != 0) {
-      return fail_at(c, "field", -1, 0,
-                     "'field' must be \"particles/x\" or \"particles/v\" (got '%s')", field);
+  }
+  int known = 0;
+  for (int f = 0; f < 4; f++) {
+    if (strcmp(field, k_field_name[f]) == 0) {
+      tm->field = (dpTrajField)f;
+      known = 1;
     }
   }
-  tm->velocity = strcmp(field, "particles/v") == 0;
+  if (!known) {
+    return fail_at(c, "field", -1, 0,
+                   "'field' must be \"particles/x\", \"particles/v\", \"bodies/xpos\" or "
+                   "\"bodies/q\" (got '%s')",
+                   field);
+  }
+  int bodies = tm->field == DP_FIELD_BODY_XPOS || tm->field == DP_FIELD_BODY_Q;
+  const char *setkey = bodies ? "bodies" : "particles", *what = bodies ? "body" : "particle";
+  const char *other = bodies ? "particles" : "bodies";
+  if (member(obj, other) != NULL) {
+    return fail_at(c, other, -1, 1, "key '%s' does not apply to field '%s' (use '%s')", other,
+                   field, setkey);
+  }
+  if (tm->field == DP_FIELD_BODY_Q && member(obj, "components") != NULL) {
+    return fail_at(c, "components", -1, 1,
+                   "key 'components' does not apply to field 'bodies/q' (it compares every "
+                   "coordinate of the selected bodies)");
+  }
+  if (bodies && m->nb == 0) {
+    return fail_at(c, "field", -1, 0, "field '%s' needs bodies, and the scene has none", field);
+  }
   if ((st = get_components(c, member(obj, "components"), tm->mask)) != DP_OK) {
     return st;
   }
@@ -842,19 +1186,28 @@ static dpStatus bind_trajectory(Ctx *c, const cJSON *obj, dpTerm *tm) {
     goto done;
   }
   size_t F = et->shape[0];
-  if (ex == NULL || ex->data == NULL || ex->ndim != 3 || ex->shape[0] != F ||
-      ex->shape[2] != 3) {
+  if (tm->field == DP_FIELD_BODY_Q) {
+    if (ex == NULL || ex->data == NULL || ex->ndim != 2 || ex->shape[0] != F) {
+      st = fail_at(c, "file", -1, 0,
+                   "observed trajectory '%s' has no '%s' array of shape (%zu, nq)", file, field,
+                   F);
+      goto done;
+    }
+  } else if (ex == NULL || ex->data == NULL || ex->ndim != 3 || ex->shape[0] != F ||
+             ex->shape[2] != 3) {
     st = fail_at(c, "file", -1, 0,
                  "observed trajectory '%s' has no '%s' array of shape (%zu, N, 3)", file, field,
                  F);
     goto done;
   }
   size_t nobs = ex->shape[1];
+  size_t width = tm->field == DP_FIELD_BODY_Q ? nobs : 3 * nobs;  // values per file frame
 
   // Frames → steps: t = round(time[f] / dt), which must be an exact step of the scene.
+  int nscene = bodies ? m->nb : m->np;
   file_frame = dp_malloc(((size_t)T + 1) * sizeof(int));
   tm->frame_of_step = dp_malloc(((size_t)T + 1) * sizeof(int));
-  obs_of = dp_malloc((size_t)(m->np > 0 ? m->np : 1) * sizeof(int));
+  obs_of = dp_malloc((size_t)(nscene > 0 ? nscene : 1) * sizeof(int));
   if (file_frame == NULL || tm->frame_of_step == NULL || obs_of == NULL) {
     st = nomem(c);
     goto done;
@@ -892,73 +1245,74 @@ static dpStatus bind_trajectory(Ctx *c, const cJSON *obj, dpTerm *tm) {
     goto done;
   }
 
-  // Observed particles → scene particles, by the names in meta.json or else by index.
+  // Observed entities → scene entities, by the names in meta.json or else by index.
   const cJSON *names;
-  if ((st = read_meta_names(c, z, file, nobs, &meta, &names)) != DP_OK) {
+  const char *stranger;
+  if ((st = read_meta(c, z, file, &meta)) != DP_OK ||
+      (st = meta_names(c, meta, setkey, file, tm->field == DP_FIELD_BODY_Q ? SIZE_MAX : nobs,
+                       &names)) != DP_OK) {
     goto done;
   }
-  for (int i = 0; i < m->np; i++) {
-    obs_of[i] = names == NULL && (size_t)i < nobs ? i : -1;
-  }
-  const char *stranger = NULL;
-  if (names != NULL) {
-    int o = 0;
-    for (const cJSON *n = names->child; n != NULL; n = n->next, o++) {
-      int i = find_particle(m, n->valuestring);
-      if (i < 0) {
-        stranger = stranger != NULL ? stranger : n->valuestring;
-      } else if (obs_of[i] >= 0) {
-        st = fail_at(c, "file", -1, 0, "particle '%s' appears twice in '%s'", n->valuestring,
-                     file);
-        goto done;
-      } else {
-        obs_of[i] = o;
-      }
-    }
-  } else if (nobs != (size_t)m->np) {
-    st = fail_at(c, "file", -1, 0,
-                 "'%s' has %zu particles but the scene has %d (and its meta.json names none)",
-                 file, nobs, m->np);
-    goto done;
-  }
-
-  if ((v = member(obj, "particles")) == NULL) {
-    if (stranger != NULL) {
-      st = fail_at(c, "file", -1, 0, "observed particle '%s' in '%s' is not in the scene",
-                   stranger, file);
-      goto done;
-    }
-    if ((tm->pidx = dp_malloc((size_t)(m->np > 0 ? m->np : 1) * sizeof(int))) == NULL) {
+  if (tm->field == DP_FIELD_BODY_Q) {
+    if ((fqadr = dp_malloc((size_t)m->nb * sizeof(int))) == NULL) {
       st = nomem(c);
       goto done;
     }
-    for (int i = 0; i < m->np; i++) {
-      if (obs_of[i] >= 0) {
-        tm->pidx[tm->n++] = i;
-      }
+    // By name: the names need not match the width; by index: the width must be the scene's nq.
+    size_t nb_file = names != NULL ? (size_t)cJSON_GetArraySize(names) : (size_t)m->nb;
+    if ((st = map_observed(c, names, what, file, nb_file, nscene, obs_of, &stranger)) != DP_OK ||
+        (st = body_q_columns(c, meta, names, file, nobs, obs_of, fqadr)) != DP_OK) {
+      goto done;
     }
+  } else if ((st = map_observed(c, names, what, file, nobs, nscene, obs_of, &stranger)) != DP_OK) {
+    goto done;
+  }
+  int *sel = NULL;
+  if ((st = select_observed(c, obj, setkey, what, file, obs_of, nscene, stranger, &sel,
+                            &tm->n)) != DP_OK) {
+    dp_free(sel);
+    goto done;
+  }
+  if (bodies) {
+    tm->bidx = sel;
   } else {
-    if ((st = get_particles(c, v, "particles", &tm->pidx, &tm->n)) != DP_OK) {
-      goto done;
-    }
-    int kept = 0;
-    for (int k = 0; k < tm->n; k++) {
-      int i = tm->pidx[k];
-      if (obs_of[i] >= 0) {
-        tm->pidx[kept++] = i;
-      } else if (cJSON_IsArray(v)) {
-        st = fail_at(c, "particles", k, 0, "particle '%s' is not in '%s'", m->pname[i], file);
-        goto done;
-      }
-    }
-    tm->n = kept;
-    if (kept == 0) {
-      st = fail_at(c, "particles", -1, 0, "'particles' selects no particle of '%s'", file);
-      goto done;
-    }
+    tm->pidx = sel;
   }
 
-  size_t row = (size_t)tm->n * 3;
+  // The compared values of one frame and their columns in the file's rows.
+  if (tm->field == DP_FIELD_BODY_Q) {
+    tm->row = 0;
+    for (int k = 0; k < tm->n; k++) {
+      tm->row += dp_joint_nq(m->bjoint[sel[k]]);
+    }
+    if (tm->row == 0) {
+      st = fail_at(c, member(obj, "bodies") != NULL ? "bodies" : "file", -1, 0,
+                   "the selected bodies of '%s' have no joint coordinates (fixed joints)", file);
+      goto done;
+    }
+  } else {
+    tm->row = 3 * tm->n;
+  }
+  col = dp_malloc((size_t)tm->row * sizeof(int));
+  tm->qsel = tm->field == DP_FIELD_BODY_Q ? dp_malloc((size_t)tm->row * sizeof(int)) : NULL;
+  if (col == NULL || (tm->field == DP_FIELD_BODY_Q && tm->qsel == NULL)) {
+    st = nomem(c);
+    goto done;
+  }
+  for (int k = 0, j = 0; k < tm->n; k++) {
+    int i = sel[k];
+    if (tm->field == DP_FIELD_BODY_Q) {
+      for (int q = 0; q < dp_joint_nq(m->bjoint[i]); q++, j++) {
+        col[j] = fqadr[i] + q;
+        tm->qsel[j] = m->bqadr[i] + q;
+      }
+    } else {
+      for (int cc = 0; cc < 3; cc++, j++) {
+        col[j] = 3 * obs_of[i] + cc;
+      }
+    }
+  }
+  size_t row = (size_t)tm->row;
   if ((tm->obs = dp_malloc((size_t)tm->nframes * row * sizeof(double))) == NULL) {
     st = nomem(c);
     goto done;
@@ -968,10 +1322,9 @@ static dpStatus bind_trajectory(Ctx *c, const cJSON *obj, dpTerm *tm) {
     if (j < 0) {
       continue;
     }
-    const double *src = ex->data + (size_t)file_frame[t] * nobs * 3;
-    for (int k = 0; k < tm->n; k++) {
-      memcpy(tm->obs + (size_t)j * row + 3 * (size_t)k, src + 3 * (size_t)obs_of[tm->pidx[k]],
-             3 * sizeof(double));
+    const double *src = ex->data + (size_t)file_frame[t] * width;
+    for (size_t k = 0; k < row; k++) {
+      tm->obs[(size_t)j * row + k] = src[col[k]];
     }
   }
 
@@ -980,12 +1333,15 @@ done:
   dp_npz_free(z);
   dp_free(file_frame);
   dp_free(obs_of);
+  dp_free(fqadr);
+  dp_free(col);
   return st;
 }
 
-static const dpTermType k_types[] = {DP_TERM_POSITION,       DP_TERM_VELOCITY,
-                                     DP_TERM_TRAJECTORY,     DP_TERM_CONTROL_EFFORT,
-                                     DP_TERM_KINETIC_ENERGY, DP_TERM_PRIOR};
+static const dpTermType k_types[] = {
+    DP_TERM_POSITION,      DP_TERM_VELOCITY, DP_TERM_TRAJECTORY,    DP_TERM_CONTROL_EFFORT,
+    DP_TERM_KINETIC_ENERGY, DP_TERM_PRIOR,   DP_TERM_BODY_POSITION, DP_TERM_JOINT,
+    DP_TERM_JOINT_VELOCITY};
 
 static dpStatus bind_term(Ctx *c, const cJSON *obj, dpTerm *tm) {
   if (!cJSON_IsObject(obj)) {
@@ -1040,6 +1396,11 @@ static dpStatus bind_term(Ctx *c, const cJSON *obj, dpTerm *tm) {
       return bind_kinetic(c, obj, tm);
     case DP_TERM_PRIOR:
       return bind_prior(c, obj, tm);
+    case DP_TERM_BODY_POSITION:
+      return bind_body_position(c, obj, tm);
+    case DP_TERM_JOINT:
+    case DP_TERM_JOINT_VELOCITY:
+      return bind_joint(c, obj, tm);
     default:
       return DP_OK;
   }
@@ -1147,7 +1508,9 @@ static dpStatus loss_parse(const char *text, const char *name, const char *base,
   if ((st = bind_loss(&c, root, loss)) != DP_OK) {
     goto done;
   }
-  st = dp_loss_index_steps(loss, err);
+  if ((st = dp_loss_index_steps(loss, err)) == DP_OK) {
+    st = dp_loss_alloc_poses(loss, m, err);
+  }
 
 done:
   cJSON_Delete(root);

@@ -1,8 +1,9 @@
 // The YAML scene loader (schemas/scene.schema.json, dp-scene(5)): a strict walk over the
 // document that builds a dpModel (particles, generated cloth sheets, springs, colliders,
-// controls, parameters), then the scene's `overrides:` and the --set overrides that named no
-// document value applied to θ. --set overrides that do name document values change the
-// document before it is compiled (dp_scene_doc, shared with the writer io_scene_write.c).
+// controls, articulated bodies with their shapes and actuators, parameters), then the scene's
+// `overrides:` and the --set overrides that named no document value applied to θ. --set
+// overrides that do name document values change the document before it is compiled
+// (dp_scene_doc, shared with the writer io_scene_write.c).
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -23,10 +24,10 @@
 #define MAX_FILE_BYTES (1ull << 30)
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const k_top[] = {
-    "name",   "description", "dt",     "steps",   "substeps", "integrator",
-    "gravity", "divergence_limit", "particles", "springs", "ground", "boxes",
-    "spheres", "cloth",      "controls", "parameters", "overrides"};
+static const char *const k_top[] = {"name", "description", "dt", "steps", "substeps", "integrator",
+                                    "gravity", "divergence_limit", "particles", "springs", "ground",
+                                    "boxes", "spheres", "cloth", "controls", "bodies", "actuators",
+                                    "contact", "parameters", "overrides"};
 static const char *const k_particle[] = {"mass",           "position",       "velocity",
                                          "linear_drag",    "quadratic_drag", "force",
                                          "radius",         "pinned"};
@@ -51,6 +52,21 @@ static const char *const k_cloth[] = {"n",           "size",           "origin",
 static const char *const k_springset[] = {"stiffness", "damping"};
 static const char *const k_controls[] = {"particles", "values"};
 static const char *const k_param[] = {"path", "lower", "upper", "scale"};
+static const char *const k_body[] = {"parent", "joint", "axis", "joint_pos", "mass", "com",
+                                     "inertia", "damping", "armature", "q", "qd", "range",
+                                     "limit_stiffness", "limit_damping", "limit_smoothing",
+                                     "shapes"};
+static const char *const k_shape[] = {"type", "name", "radius", "half_length", "half_extents",
+                                      "position", "quat", "fromto", "density", "contact"};
+static const char *const k_actuator[] = {"body", "type", "gear", "kp", "kv", "ctrl_range",
+                                         "ctrl_smoothing", "controls"};
+static const char *const k_contact[] = {"stiffness", "damping", "damping_mode", "damping_smoothing",
+                                        "friction", "smoothing", "friction_smoothing",
+                                        "friction_damping"};
+// In the order of dpJointType, dpShapeType and dpActuatorType.
+static const char *const k_joints[] = {"fixed", "revolute", "prismatic", "ball", "free"};
+static const char *const k_shape_types[] = {"sphere", "capsule", "box"};
+static const char *const k_actuator_types[] = {"motor", "position"};
 static const char *const k_integrators[] = {"explicit_euler", "semi_implicit_euler", "rk4"};
 static const char *const k_planes[] = {"xy", "xz", "yz"};
 static const char *const k_scales[] = {"linear", "log"};
@@ -78,6 +94,8 @@ typedef struct {
   dpClothRef *cloth;
   int ncloth;
   const dpYNode **specnode;  // path node of each `parameters:` entry
+  const dpYNode **shnode;    // the document item of each body shape (nsh)
+  size_t nshnode;
 } dpLoad;
 
 // ---- helpers ------------------------------------------------------------------------------------
@@ -120,7 +138,11 @@ static dpStatus check_name(const dpLoad *L, const dpYNode *key, const char *kind
 // Locate an error the builder reported without a position at `at`.
 static dpStatus locate(dpLoad *L, dpStatus st, const dpYNode *at) {
   if (L->err != NULL && L->err->file[0] == '\0' && at != NULL) {
-    snprintf(L->err->file, sizeof L->err->file, "%s", at->set ? "--set" : L->file);
+    if (at->set != NULL) {
+      snprintf(L->err->file, sizeof L->err->file, "--set %s", at->set);
+    } else {
+      snprintf(L->err->file, sizeof L->err->file, "%s", L->file);
+    }
     L->err->line = at->line;
     L->err->column = at->column;
   }
@@ -928,6 +950,803 @@ done:
   return st;
 }
 
+// ---- articulated bodies -------------------------------------------------------------------------
+
+static int single_dof(dpJointType j) {
+  return j == DP_JOINT_REVOLUTE || j == DP_JOINT_PRISMATIC;
+}
+
+// Inertia (Ixx Iyy Izz Ixy Ixz Iyz) positive definite: Sylvester's criterion on the 3x3 matrix.
+static int inertia_pd(const double *I) {
+  double d2 = I[0] * I[1] - I[3] * I[3];
+  double d3 = I[0] * (I[1] * I[2] - I[5] * I[5]) - I[3] * (I[3] * I[2] - I[5] * I[4]) +
+              I[4] * (I[3] * I[5] - I[1] * I[4]);
+  return I[0] > 0 && d2 > 0 && d3 > 0 && isfinite(d3);
+}
+
+int dp_scene_fromto(const double ft[6], double pos[3], double quat[4], double *half_length) {
+  double d[3] = {ft[3] - ft[0], ft[4] - ft[1], ft[5] - ft[2]};
+  double l = sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+  if (!(l > 0) || !isfinite(l)) {
+    return 0;
+  }
+  for (int k = 0; k < 3; k++) {
+    pos[k] = 0.5 * (ft[k] + ft[3 + k]);
+    d[k] /= l;
+  }
+  *half_length = 0.5 * l;
+  // The shortest rotation from z to d: (1 + z·d, z × d), normalized; |q|² = 2 (1 + d_z).
+  double w = 1.0 + d[2];
+  if (w < 1e-12) {
+    quat[0] = 0;
+    quat[1] = 1;
+    quat[2] = 0;
+    quat[3] = 0;
+    return 1;
+  }
+  double s = 1.0 / sqrt(2.0 * w);
+  quat[0] = w * s;
+  quat[1] = -d[1] * s;
+  quat[2] = d[0] * s;
+  quat[3] = 0;
+  return 1;
+}
+
+void dp_scene_shape_name(const char *body, size_t k, char *out, size_t size) {
+  if (k == 0) {
+    snprintf(out, size, "%s", body);
+  } else {
+    snprintf(out, size, "%s_%zu", body, k);
+  }
+}
+
+dpYNode *dp_scene_shape_item(const dpYNode *root, const char *name, const char **body,
+                             size_t *index) {
+  const dpYNode *bodies = root != NULL ? dp_yaml_get(root, "bodies", NULL) : NULL;
+  for (size_t i = 0; bodies != NULL && bodies->kind == DP_Y_MAP && i < bodies->n; i++) {
+    const dpYNode *b = bodies->items[i];
+    const dpYNode *list = b->kind == DP_Y_MAP ? dp_yaml_get(b, "shapes", NULL) : NULL;
+    for (size_t k = 0; list != NULL && list->kind == DP_Y_SEQ && k < list->n; k++) {
+      dpYNode *item = list->items[k];
+      const dpYNode *nn = item->kind == DP_Y_MAP ? dp_yaml_get(item, "name", NULL) : NULL;
+      char gen[2 * DP_NAME_MAX];
+      const char *sn = gen;
+      if (nn != NULL && nn->kind == DP_Y_SCALAR) {
+        sn = nn->text;
+      } else {
+        dp_scene_shape_name(bodies->keys[i]->text, k, gen, sizeof gen);
+      }
+      if (strcmp(sn, name) == 0) {
+        if (body != NULL) {
+          *body = bodies->keys[i]->text;
+        }
+        if (index != NULL) {
+          *index = k;
+        }
+        return item;
+      }
+    }
+  }
+  return NULL;
+}
+
+// A number (for every component) or a list of exactly n numbers, each >= lo.
+static dpStatus read_components(const dpYScope *s, const dpYNode *v, const char *key, int n,
+                                double lo, double *out) {
+  if (v->kind == DP_Y_SEQ) {
+    if (v->n != (size_t)n) {
+      return dp_yaml_fail(s, v, key, "'%s' must be a number or a list of %d number%s (got %zu)",
+                          key, n, n == 1 ? "" : "s", v->n);
+    }
+    return dp_yaml_vec(s, v, key, n, lo, 0, out);
+  }
+  double x;
+  dpStatus st = dp_yaml_number_in(s, v, key, lo, 0, INFINITY, &x);
+  for (int i = 0; st == DP_OK && i < n; i++) {
+    out[i] = x;
+  }
+  return st;
+}
+
+// A quaternion (w, x, y, z), not zero; the model normalizes it.
+static dpStatus read_quat(const dpYScope *s, const dpYNode *v, const char *key, double q[4]) {
+  dpStatus st = dp_yaml_vec(s, v, key, 4, -INFINITY, 0, q);
+  if (st == DP_OK && q[0] == 0 && q[1] == 0 && q[2] == 0 && q[3] == 0) {
+    return dp_yaml_fail(s, v, key, "'%s' must be a non-zero quaternion [w, x, y, z]", key);
+  }
+  return st;
+}
+
+// Ixx Iyy Izz, or Ixx Iyy Izz Ixy Ixz Iyz; positive definite.
+static dpStatus read_inertia(const dpYScope *s, const dpYNode *v, double I[6]) {
+  if (v->kind != DP_Y_SEQ || (v->n != 3 && v->n != 6)) {
+    char got[64];
+    if (v->kind == DP_Y_SEQ) {
+      snprintf(got, sizeof got, "%zu numbers", v->n);
+    } else {
+      dp_yaml_describe(v, got, sizeof got);
+    }
+    return dp_yaml_fail(s, v, "inertia",
+                        "'inertia' must be [Ixx, Iyy, Izz] or [Ixx, Iyy, Izz, Ixy, Ixz, Iyz] "
+                        "(got %s)",
+                        got);
+  }
+  memset(I, 0, 6 * sizeof *I);
+  dpStatus st = dp_yaml_vec(s, v, "inertia", (int)v->n, -INFINITY, 0, I);
+  if (st == DP_OK && !inertia_pd(I)) {
+    return dp_yaml_fail(s, v, "inertia",
+                        "'inertia' must be positive definite (got %g %g %g %g %g %g)", I[0], I[1],
+                        I[2], I[3], I[4], I[5]);
+  }
+  return st;
+}
+
+// `parent` of body i of the mapping: the world or an earlier body.
+static dpStatus read_parent(dpLoad *L, const dpYScope *s, const dpYNode *bodies, size_t i,
+                            const dpYNode *v, int *parent) {
+  const char *name;
+  dpStatus st = dp_yaml_string(s, v, "parent", &name);
+  if (st != DP_OK) {
+    return st;
+  }
+  size_t j;
+  if (strcmp(name, "world") == 0) {
+    *parent = -1;
+    return DP_OK;
+  }
+  if (dp_yaml_get(bodies, name, &j) != NULL) {
+    if (j == i) {
+      return dp_yaml_fail(s, v, "parent", "a body cannot be its own parent");
+    }
+    if (j > i) {
+      return dp_yaml_fail(s, v, "parent",
+                          "parent '%s' must come before '%s' in 'bodies' (a parent is declared "
+                          "first)",
+                          name, bodies->keys[i]->text);
+    }
+    *parent = (int)j;
+    return DP_OK;
+  }
+  const char **cand = dp_malloc((bodies->n + 1) * sizeof *cand);
+  if (cand == NULL) {
+    return dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory");
+  }
+  cand[0] = "world";
+  for (size_t k = 0; k < bodies->n; k++) {
+    cand[k + 1] = bodies->keys[k]->text;
+  }
+  const char *sug = dp_yaml_suggest(name, cand, bodies->n + 1);
+  st = sug != NULL ? dp_yaml_fail(s, v, "parent", "unknown parent '%.80s' (did you mean '%s'?)",
+                                  name, sug)
+                   : dp_yaml_fail(s, v, "parent",
+                                  "unknown parent '%.80s' (use 'world' or an earlier body)", name);
+  dp_free(cand);
+  return st;
+}
+
+// `q` of a joint: a number (revolute, prismatic), a quaternion (ball), a position with an
+// optional quaternion (free).
+static dpStatus read_q(const dpYScope *s, const dpYNode *v, dpJointType jt, double *q) {
+  if (single_dof(jt)) {
+    return read_components(s, v, "q", 1, -INFINITY, q);
+  }
+  size_t got = v->kind == DP_Y_SEQ ? v->n : 0;
+  if (jt == DP_JOINT_BALL) {
+    if (got != 4) {
+      return dp_yaml_fail(s, v, "q",
+                          "'q' of a ball joint must be a quaternion [w, x, y, z] (got %zu "
+                          "numbers)",
+                          got);
+    }
+    return read_quat(s, v, "q", q);
+  }
+  if (got != 3 && got != 7) {
+    return dp_yaml_fail(s, v, "q",
+                        "'q' of a free joint must be [x, y, z] or [x, y, z, w, qx, qy, qz] (got "
+                        "%zu numbers)",
+                        got);
+  }
+  dpStatus st = dp_yaml_vec(s, v, "q", (int)got, -INFINITY, 0, q);
+  if (st == DP_OK && got == 3) {
+    q[3] = 1;
+    q[4] = q[5] = q[6] = 0;
+  } else if (st == DP_OK && q[3] == 0 && q[4] == 0 && q[5] == 0 && q[6] == 0) {
+    return dp_yaml_fail(s, v, "q", "the quaternion of 'q' (its last 4 numbers) must not be zero");
+  }
+  return st;
+}
+
+// Mass, centre of mass and inertia: given, or (what is absent) from the shapes.
+static dpStatus read_mass(const dpYScope *s, const dpYNode *n, dpBodyDef *d) {
+  const dpYNode *vm = dp_yaml_get(n, "mass", NULL), *vc = dp_yaml_get(n, "com", NULL);
+  const dpYNode *vi = dp_yaml_get(n, "inertia", NULL), *vs = dp_yaml_get(n, "shapes", NULL);
+  dpStatus st;
+  if (vm != NULL &&
+      (st = dp_yaml_number_in(s, vm, "mass", 0, 1, INFINITY, &d->mass)) != DP_OK) {
+    return st;
+  }
+  if (vc != NULL && (st = dp_yaml_vec(s, vc, "com", 3, -INFINITY, 0, d->com)) != DP_OK) {
+    return st;
+  }
+  if (vi != NULL && (st = read_inertia(s, vi, d->inertia)) != DP_OK) {
+    return st;
+  }
+  if (vs != NULL && vs->kind != DP_Y_SEQ) {
+    char got[64];
+    dp_yaml_describe(vs, got, sizeof got);
+    return dp_yaml_fail(s, vs, "shapes", "'shapes' must be a list of shapes (got %s)", got);
+  }
+  if (vm != NULL && vi != NULL) {
+    return DP_OK;
+  }
+  // Given com and inertia replace the shapes' values after compiling (apply_body_values).
+  d->mass_from_shapes = vm != NULL ? 2 : 1;
+  if (vs == NULL || vs->n == 0) {
+    if (vm != NULL) {
+      return dp_yaml_fail(s, vm, "inertia",
+                          "'mass' without 'inertia' needs shapes to compute the inertia from");
+    }
+    return dp_yaml_fail(s, n, "mass",
+                        vi != NULL ? "missing required key 'mass' (or shapes to compute it from)"
+                                   : "missing 'mass' and 'inertia' (or shapes to compute them "
+                                     "from)");
+  }
+  return DP_OK;
+}
+
+static dpStatus read_body(dpLoad *L, const dpYNode *bodies, size_t i, dpBodyDef *d) {
+  const dpYNode *key = bodies->keys[i], *n = bodies->items[i], *v;
+  char what[96], path[96];
+  snprintf(what, sizeof what, "body '%s'", key->text);
+  snprintf(path, sizeof path, "bodies.%s", key->text);
+  dpYScope s = scope(L, what, path);
+  dpStatus st;
+  *d = dp_default_body_def();
+  if ((st = dp_yaml_check_map(&s, n, key->text, k_body, NELEM(k_body))) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "parent", NULL)) != NULL &&
+      (st = read_parent(L, &s, bodies, i, v, &d->parent)) != DP_OK) {
+    return st;
+  }
+  int jt = DP_JOINT_REVOLUTE;
+  if ((v = dp_yaml_get(n, "joint", NULL)) != NULL &&
+      (st = dp_yaml_enum(&s, v, "joint", k_joints, NELEM(k_joints), &jt)) != DP_OK) {
+    return st;
+  }
+  d->joint = (dpJointType)jt;
+  const char *jname = k_joints[jt];
+  int nv = dp_joint_nv(d->joint);
+  if ((v = dp_yaml_get(n, "axis", NULL)) != NULL) {
+    if (!single_dof(d->joint)) {
+      return dp_yaml_fail(&s, v, "axis",
+                          "'axis' is only for revolute and prismatic joints (the joint is %s)",
+                          jname);
+    }
+    if ((st = dp_yaml_vec(&s, v, "axis", 3, -INFINITY, 0, d->axis)) != DP_OK) {
+      return st;
+    }
+    if (d->axis[0] == 0 && d->axis[1] == 0 && d->axis[2] == 0) {
+      return dp_yaml_fail(&s, v, "axis", "'axis' must be a non-zero vector");
+    }
+  }
+  if ((v = dp_yaml_get(n, "joint_pos", NULL)) != NULL &&
+      (st = dp_yaml_vec(&s, v, "joint_pos", 3, -INFINITY, 0, d->joint_pos)) != DP_OK) {
+    return st;
+  }
+  if ((st = read_mass(&s, n, d)) != DP_OK) {
+    return st;
+  }
+  static const char *const per_dof[] = {"damping", "armature", "q", "qd"};
+  for (size_t k = 0; k < NELEM(per_dof); k++) {
+    if ((v = dp_yaml_get(n, per_dof[k], NULL)) != NULL && nv == 0) {
+      return dp_yaml_fail(&s, v, per_dof[k], "'%s' needs a joint that moves (the joint is fixed)",
+                          per_dof[k]);
+    }
+  }
+  double x[6];
+  // A list of per-dof values goes to θ after compiling (apply_body_values).
+  if ((v = dp_yaml_get(n, "damping", NULL)) != NULL) {
+    if ((st = read_components(&s, v, "damping", nv, 0, x)) != DP_OK) {
+      return st;
+    }
+    d->damping = x[0];
+  }
+  if ((v = dp_yaml_get(n, "armature", NULL)) != NULL) {
+    if ((st = read_components(&s, v, "armature", nv, 0, x)) != DP_OK) {
+      return st;
+    }
+    d->armature = x[0];
+  }
+  if ((v = dp_yaml_get(n, "q", NULL)) != NULL && (st = read_q(&s, v, d->joint, d->q0)) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "qd", NULL)) != NULL &&
+      (st = read_components(&s, v, "qd", nv, -INFINITY, d->qd0)) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "range", NULL)) != NULL) {
+    if (!single_dof(d->joint)) {
+      return dp_yaml_fail(&s, v, "range",
+                          "'range' (joint limits) is only for revolute and prismatic joints (the "
+                          "joint is %s)",
+                          jname);
+    }
+    if ((st = dp_yaml_vec(&s, v, "range", 2, -INFINITY, 0, d->range)) != DP_OK) {
+      return st;
+    }
+    if (!(d->range[0] < d->range[1])) {
+      return dp_yaml_fail(&s, v, "range", "'range' must be [lower, upper] with lower < upper "
+                          "(got [%g, %g])", d->range[0], d->range[1]);
+    }
+    d->limited = 1;
+  }
+  struct {
+    const char *key;
+    double *out;
+    int open;
+  } lim[] = {{"limit_stiffness", &d->limit_stiffness, 0},
+             {"limit_damping", &d->limit_damping, 0},
+             {"limit_smoothing", &d->limit_smoothing, 1}};
+  for (size_t k = 0; k < NELEM(lim); k++) {
+    if ((v = dp_yaml_get(n, lim[k].key, NULL)) == NULL) {
+      continue;
+    }
+    if (!d->limited) {
+      return dp_yaml_fail(&s, v, lim[k].key, "'%s' needs 'range' (the joint has no limits)",
+                          lim[k].key);
+    }
+    if ((st = dp_yaml_number_in(&s, v, lim[k].key, 0, lim[k].open, INFINITY, lim[k].out)) !=
+        DP_OK) {
+      return st;
+    }
+  }
+  return DP_OK;
+}
+
+// Keys of a shape that its type does not take.
+static dpStatus shape_keys(const dpYScope *s, const dpYNode *n, dpShapeType type) {
+  static const struct {
+    const char *key;
+    unsigned types;  // bit t: shape type t takes the key
+    const char *msg;
+  } t[] = {{"radius", 3, "'radius' is for spheres and capsules (a box has 'half_extents')"},
+           {"half_length", 2, "'half_length' is only for capsules"},
+           {"fromto", 2, "'fromto' is only for capsules"},
+           {"half_extents", 4, "'half_extents' is only for boxes"}};
+  for (size_t i = 0; i < NELEM(t); i++) {
+    size_t at;
+    if (!(t[i].types & (1u << type)) && dp_yaml_get(n, t[i].key, &at) != NULL) {
+      return dp_yaml_fail(s, n->keys[at], t[i].key, "%s", t[i].msg);
+    }
+  }
+  return DP_OK;
+}
+
+// The geometry of a capsule: radius, and half_length (with position, quat) or fromto.
+static dpStatus read_capsule(const dpYScope *s, const dpYNode *n, dpShapeDef *d) {
+  const dpYNode *ft = dp_yaml_get(n, "fromto", NULL), *hl = dp_yaml_get(n, "half_length", NULL);
+  dpStatus st;
+  if (ft == NULL) {
+    if (hl == NULL) {
+      return dp_yaml_fail(s, n, "half_length",
+                          "a capsule needs 'half_length' (with 'position' and 'quat') or "
+                          "'fromto'");
+    }
+    return dp_yaml_number_in(s, hl, "half_length", 0, 0, INFINITY, &d->size[1]);
+  }
+  static const char *const alt[] = {"half_length", "position", "quat"};
+  for (size_t i = 0; i < NELEM(alt); i++) {
+    size_t at;
+    if (dp_yaml_get(n, alt[i], &at) != NULL) {
+      return dp_yaml_fail(s, n->keys[at], alt[i],
+                          "give either 'fromto' or 'position', 'quat' and 'half_length', not "
+                          "both");
+    }
+  }
+  double f[6];
+  if ((st = dp_yaml_vec(s, ft, "fromto", 6, -INFINITY, 0, f)) != DP_OK) {
+    return st;
+  }
+  if (!dp_scene_fromto(f, d->pos, d->quat, &d->size[1])) {
+    return dp_yaml_fail(s, ft, "fromto", "'fromto' needs two distinct points");
+  }
+  return DP_OK;
+}
+
+static dpStatus add_body_shapes(dpLoad *L, const char *bname, int body, const dpYNode *list) {
+  for (size_t k = 0; list != NULL && k < list->n; k++) {
+    const dpYNode *n = list->items[k], *v;
+    char what[112], path[112], item[32], name[2 * DP_NAME_MAX];
+    snprintf(what, sizeof what, "body '%s', shapes[%zu]", bname, k);
+    snprintf(path, sizeof path, "bodies.%s.shapes.%zu", bname, k);
+    snprintf(item, sizeof item, "shapes[%zu]", k);
+    dpYScope s = scope(L, what, path);
+    dpStatus st;
+    int type;
+    if ((st = dp_yaml_check_map(&s, n, item, k_shape, NELEM(k_shape))) != DP_OK ||
+        (st = dp_yaml_require(&s, n, "type")) != DP_OK ||
+        (st = dp_yaml_enum(&s, dp_yaml_get(n, "type", NULL), "type", k_shape_types,
+                           NELEM(k_shape_types), &type)) != DP_OK ||
+        (st = shape_keys(&s, n, (dpShapeType)type)) != DP_OK) {
+      return st;
+    }
+    dpShapeDef d = dp_default_shape_def((dpShapeType)type);
+    d.body = body;
+    memset(d.size, 0, sizeof d.size);
+    if ((v = dp_yaml_get(n, "name", NULL)) != NULL) {
+      const char *sn;
+      if ((st = dp_yaml_string(&s, v, "name", &sn)) != DP_OK) {
+        return st;
+      }
+      if (!valid_name(sn, DP_NAME_MAX - 1)) {
+        return dp_yaml_fail(&s, v, "name",
+                            strlen(sn) > DP_NAME_MAX - 1
+                                ? "shape name '%.80s' is too long (at most 63 characters)"
+                                : "invalid shape name '%.80s' (use letters, digits, '_' or '-')",
+                            sn);
+      }
+      snprintf(name, sizeof name, "%s", sn);
+    } else {
+      dp_scene_shape_name(bname, k, name, sizeof name);
+      if (strlen(name) > DP_NAME_MAX - 1) {
+        return dp_yaml_fail(&s, n, "name",
+                            "the shape's generated name '%.80s' is too long (give it a 'name')",
+                            name);
+      }
+    }
+    if (type == DP_SHAPE_BOX) {
+      if ((st = dp_yaml_require(&s, n, "half_extents")) != DP_OK ||
+          (st = dp_yaml_vec(&s, dp_yaml_get(n, "half_extents", NULL), "half_extents", 3, 0, 1,
+                            d.size)) != DP_OK) {
+        return st;
+      }
+    } else if ((st = dp_yaml_require(&s, n, "radius")) != DP_OK ||
+               (st = dp_yaml_number_in(&s, dp_yaml_get(n, "radius", NULL), "radius", 0, 1,
+                                       INFINITY, &d.size[0])) != DP_OK ||
+               (type == DP_SHAPE_CAPSULE && (st = read_capsule(&s, n, &d)) != DP_OK)) {
+      return st;
+    }
+    if ((v = dp_yaml_get(n, "position", NULL)) != NULL &&
+        (st = dp_yaml_vec(&s, v, "position", 3, -INFINITY, 0, d.pos)) != DP_OK) {
+      return st;
+    }
+    if ((v = dp_yaml_get(n, "quat", NULL)) != NULL &&
+        (st = read_quat(&s, v, "quat", d.quat)) != DP_OK) {
+      return st;
+    }
+    if ((v = dp_yaml_get(n, "density", NULL)) != NULL &&
+        (st = dp_yaml_number_in(&s, v, "density", 0, 0, INFINITY, &d.density)) != DP_OK) {
+      return st;
+    }
+    if ((v = dp_yaml_get(n, "contact", NULL)) != NULL &&
+        (st = dp_yaml_bool(&s, v, "contact", &d.contact)) != DP_OK) {
+      return st;
+    }
+    int idx = dp_model_add_shape(L->m, name, &d, L->err);
+    if (idx < 0) {
+      return locate(L, L->err ? L->err->code : DP_ERR_INVALID,
+                    (v = dp_yaml_get(n, "name", NULL)) != NULL ? v : n);
+    }
+    if ((size_t)idx < L->nshnode) {
+      L->shnode[idx] = n;
+    }
+  }
+  return DP_OK;
+}
+
+static dpStatus add_bodies(dpLoad *L, const dpYNode *bodies) {
+  dpYScope top = scope(L, "", "");
+  if (bodies->kind != DP_Y_MAP) {
+    char got[64];
+    dp_yaml_describe(bodies, got, sizeof got);
+    return dp_yaml_fail(&top, bodies, "bodies", "'bodies' must be a mapping (got %s)", got);
+  }
+  const dpYNode *integ = dp_yaml_get(L->root, "integrator", NULL);
+  if (bodies->n > 0 && L->m->integrator == DP_EXPLICIT_EULER && integ != NULL) {
+    return dp_yaml_fail(&top, integ, "integrator",
+                        "'integrator': explicit_euler is not available with bodies (use "
+                        "semi_implicit_euler or rk4)");
+  }
+  size_t nsh = 0;
+  for (size_t i = 0; i < bodies->n; i++) {
+    const dpYNode *n = bodies->items[i];
+    const dpYNode *list = n->kind == DP_Y_MAP ? dp_yaml_get(n, "shapes", NULL) : NULL;
+    nsh += list != NULL && list->kind == DP_Y_SEQ ? list->n : 0;
+  }
+  L->shnode = dp_calloc(nsh > 0 ? nsh : 1, sizeof *L->shnode);
+  if (L->shnode == NULL) {
+    return dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory");
+  }
+  L->nshnode = nsh;
+  for (size_t i = 0; i < bodies->n; i++) {
+    const dpYNode *key = bodies->keys[i];
+    dpStatus st = check_name(L, key, "body", "bodies", DP_NAME_MAX - 1);
+    if (st != DP_OK) {
+      return st;
+    }
+    if (strcmp(key->text, "world") == 0) {
+      dpYScope s = scope(L, "", "bodies");
+      return dp_yaml_fail(&s, key, key->text,
+                          "'world' is not a body name (it names the fixed frame, the parent of "
+                          "root bodies)");
+    }
+    dpBodyDef d;
+    if ((st = read_body(L, bodies, i, &d)) != DP_OK) {
+      return st;
+    }
+    int idx = dp_model_add_body(L->m, key->text, &d, L->err);
+    if (idx < 0) {
+      return locate(L, L->err ? L->err->code : DP_ERR_INVALID, key);
+    }
+    if ((st = add_body_shapes(L, key->text, idx, dp_yaml_get(bodies->items[i], "shapes", NULL))) !=
+        DP_OK) {
+      return st;
+    }
+  }
+  return DP_OK;
+}
+
+// After compiling: the values the body definitions cannot carry (per-dof damping and armature
+// lists; a given com or inertia where the rest comes from the shapes) go to θ.
+static dpStatus apply_body_values(dpLoad *L) {
+  const dpYNode *bodies = dp_yaml_get(L->root, "bodies", NULL);
+  dpModel *m = L->m;
+  for (int i = 0; bodies != NULL && i < m->nb; i++) {
+    const dpYNode *n = bodies->items[i], *v;
+    char what[96], path[96];
+    snprintf(what, sizeof what, "body '%s'", m->bname[i]);
+    snprintf(path, sizeof path, "bodies.%s", m->bname[i]);
+    dpYScope s = scope(L, what, path);
+    dpStatus st = DP_OK;
+    int nv = dp_joint_nv(m->bjoint[i]);
+    double *th = m->theta0;
+    if ((v = dp_yaml_get(n, "damping", NULL)) != NULL && v->kind == DP_Y_SEQ) {
+      st = dp_yaml_vec(&s, v, "damping", nv, 0, 0, th + m->off.joint_damping + m->bvadr[i]);
+    }
+    if (st == DP_OK && (v = dp_yaml_get(n, "armature", NULL)) != NULL && v->kind == DP_Y_SEQ) {
+      st = dp_yaml_vec(&s, v, "armature", nv, 0, 0, th + m->off.armature + m->bvadr[i]);
+    }
+    int given_mass = dp_yaml_get(n, "mass", NULL) != NULL;
+    const dpYNode *vi = dp_yaml_get(n, "inertia", NULL);
+    if (st == DP_OK && !(given_mass && vi != NULL)) {
+      if ((v = dp_yaml_get(n, "com", NULL)) != NULL) {
+        st = dp_yaml_vec(&s, v, "com", 3, -INFINITY, 0, th + m->off.body_com + 3 * (size_t)i);
+      }
+      if (st == DP_OK && vi != NULL) {
+        st = read_inertia(&s, vi, th + m->off.body_inertia + 6 * (size_t)i);
+      }
+    }
+    if (st != DP_OK) {
+      return st;
+    }
+  }
+  return DP_OK;
+}
+
+// ---- actuators and body contact -----------------------------------------------------------------
+
+static dpStatus read_actuator(dpLoad *L, const dpYNode *key, const dpYNode *n, dpActuatorDef *d,
+                              const dpYNode **controls) {
+  char what[96], path[96];
+  snprintf(what, sizeof what, "actuator '%s'", key->text);
+  snprintf(path, sizeof path, "actuators.%s", key->text);
+  dpYScope s = scope(L, what, path);
+  dpModel *m = L->m;
+  dpStatus st;
+  const dpYNode *v, *vb;
+  const char *bname;
+  int type = DP_ACTUATOR_MOTOR;
+  if ((st = dp_yaml_check_map(&s, n, key->text, k_actuator, NELEM(k_actuator))) != DP_OK ||
+      (st = dp_yaml_require(&s, n, "body")) != DP_OK ||
+      (st = dp_yaml_string(&s, vb = dp_yaml_get(n, "body", NULL), "body", &bname)) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "type", NULL)) != NULL &&
+      (st = dp_yaml_enum(&s, v, "type", k_actuator_types, NELEM(k_actuator_types), &type)) !=
+          DP_OK) {
+    return st;
+  }
+  *d = dp_default_actuator_def((dpActuatorType)type);
+  d->body = dp_model_find_body(m, bname);
+  if (d->body < 0) {
+    const dpYNode *bodies = dp_yaml_get(L->root, "bodies", NULL);
+    const char *sug = NULL;
+    if (bodies != NULL && bodies->kind == DP_Y_MAP && bodies->n > 0) {
+      const char **cand = dp_malloc(bodies->n * sizeof *cand);
+      if (cand == NULL) {
+        return dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory");
+      }
+      for (size_t i = 0; i < bodies->n; i++) {
+        cand[i] = bodies->keys[i]->text;
+      }
+      sug = dp_yaml_suggest(bname, cand, bodies->n);
+      st = sug != NULL ? dp_yaml_fail(&s, vb, "body", "unknown body '%.80s' (did you mean '%s'?)",
+                                      bname, sug)
+                       : DP_OK;
+      dp_free(cand);
+      if (st != DP_OK) {
+        return st;
+      }
+    }
+    return dp_yaml_fail(&s, vb, "body", "unknown body '%.80s'", bname);
+  }
+  const dpYNode *bn = dp_yaml_get(dp_yaml_get(L->root, "bodies", NULL), bname, NULL);
+  int jt = DP_JOINT_REVOLUTE;
+  const dpYNode *vj = bn != NULL ? dp_yaml_get(bn, "joint", NULL) : NULL;
+  if (vj != NULL && dp_yaml_enum(&s, vj, "joint", k_joints, NELEM(k_joints), &jt) != DP_OK) {
+    return DP_ERR_INVALID;
+  }
+  if (!single_dof((dpJointType)jt)) {
+    return dp_yaml_fail(&s, vb, "body",
+                        "body '%s' has a %s joint (an actuator drives a revolute or prismatic "
+                        "joint)",
+                        bname, k_joints[jt]);
+  }
+  // The gains of the other type of actuator.
+  static const char *const other[] = {"gear", "kp", "kv"};
+  for (size_t i = 0; i < NELEM(other); i++) {
+    size_t at;
+    int for_motor = i == 0;
+    if (for_motor != (type == DP_ACTUATOR_MOTOR) && dp_yaml_get(n, other[i], &at) != NULL) {
+      return dp_yaml_fail(&s, n->keys[at], other[i], "'%s' is only for %s actuators", other[i],
+                          for_motor ? "motor" : "position");
+    }
+  }
+  if (type == DP_ACTUATOR_MOTOR) {
+    if ((v = dp_yaml_get(n, "gear", NULL)) != NULL &&
+        (st = dp_yaml_number(&s, v, "gear", &d->gear)) != DP_OK) {
+      return st;
+    }
+  } else {
+    if ((st = dp_yaml_require(&s, n, "kp")) != DP_OK ||
+        (st = dp_yaml_number_in(&s, dp_yaml_get(n, "kp", NULL), "kp", 0, 0, INFINITY, &d->kp)) !=
+            DP_OK) {
+      return st;
+    }
+    if ((v = dp_yaml_get(n, "kv", NULL)) != NULL &&
+        (st = dp_yaml_number_in(&s, v, "kv", 0, 0, INFINITY, &d->kv)) != DP_OK) {
+      return st;
+    }
+  }
+  if ((v = dp_yaml_get(n, "ctrl_range", NULL)) != NULL) {
+    if ((st = dp_yaml_vec(&s, v, "ctrl_range", 2, -INFINITY, 0, d->ctrl_range)) != DP_OK) {
+      return st;
+    }
+    if (!(d->ctrl_range[0] < d->ctrl_range[1])) {
+      return dp_yaml_fail(&s, v, "ctrl_range",
+                          "'ctrl_range' must be [lower, upper] with lower < upper (got [%g, %g])",
+                          d->ctrl_range[0], d->ctrl_range[1]);
+    }
+    d->ctrl_limited = 1;
+  }
+  if ((v = dp_yaml_get(n, "ctrl_smoothing", NULL)) != NULL) {
+    if (!d->ctrl_limited) {
+      return dp_yaml_fail(&s, v, "ctrl_smoothing",
+                          "'ctrl_smoothing' needs 'ctrl_range' (the control is not clamped)");
+    }
+    if ((st = dp_yaml_number_in(&s, v, "ctrl_smoothing", 0, 1, INFINITY, &d->ctrl_smoothing)) !=
+        DP_OK) {
+      return st;
+    }
+  }
+  *controls = dp_yaml_get(n, "controls", NULL);
+  if (*controls != NULL && (*controls)->kind == DP_Y_SEQ &&
+      (*controls)->n != (size_t)m->steps) {
+    return dp_yaml_fail(&s, *controls, "controls",
+                        "'controls' must be a number or a list of %d numbers (one per step; got "
+                        "%zu)",
+                        m->steps, (*controls)->n);
+  }
+  return DP_OK;
+}
+
+static dpStatus add_actuators(dpLoad *L, const dpYNode *acts) {
+  dpYScope top = scope(L, "", "");
+  dpModel *m = L->m;
+  if (acts->kind != DP_Y_MAP) {
+    char got[64];
+    dp_yaml_describe(acts, got, sizeof got);
+    return dp_yaml_fail(&top, acts, "actuators", "'actuators' must be a mapping (got %s)", got);
+  }
+  long long total = (long long)acts->n * m->steps;
+  if (total > MAX_CONTROLS) {
+    return dp_yaml_fail(&top, acts, "actuators",
+                        "actuator controls are too large (steps × actuators = %lld > %lld)",
+                        total, MAX_CONTROLS);
+  }
+  double *u = dp_malloc((size_t)m->steps * sizeof *u);
+  if (u == NULL) {
+    return dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory for %d controls",
+                        m->steps);
+  }
+  dpStatus st = DP_OK;
+  for (size_t i = 0; st == DP_OK && i < acts->n; i++) {
+    const dpYNode *key = acts->keys[i], *cv = NULL;
+    dpActuatorDef d;
+    if ((st = check_name(L, key, "actuator", "actuators", DP_NAME_MAX - 1)) != DP_OK ||
+        (st = read_actuator(L, key, acts->items[i], &d, &cv)) != DP_OK) {
+      break;
+    }
+    int a = dp_model_add_actuator(m, key->text, &d, L->err);
+    if (a < 0) {
+      st = locate(L, L->err ? L->err->code : DP_ERR_INVALID, key);
+      break;
+    }
+    if (cv == NULL) {
+      continue;
+    }
+    char what[96], path[96];
+    snprintf(what, sizeof what, "actuator '%s'", key->text);
+    snprintf(path, sizeof path, "actuators.%s", key->text);
+    dpYScope s = scope(L, what, path);
+    if ((st = read_components(&s, cv, "controls", m->steps, -INFINITY, u)) == DP_OK &&
+        (st = dp_model_set_actuator_controls(m, a, u, L->err)) != DP_OK) {
+      st = locate(L, st, cv);
+    }
+  }
+  dp_free(u);
+  return st;
+}
+
+static dpStatus set_body_contact(dpLoad *L, const dpYNode *n) {
+  dpYScope s = scope(L, "contact", "contact");
+  dpStatus st;
+  if ((st = dp_yaml_check_map(&s, n, "contact", k_contact, NELEM(k_contact))) != DP_OK) {
+    return st;
+  }
+  if (L->m->nb == 0) {
+    dpYScope top = scope(L, "", "");
+    return dp_yaml_fail(&top, n, "contact",
+                        "'contact' sets the contact between bodies, and the scene has no bodies");
+  }
+  dpColliderDef d = dp_default_collider_def(DP_COLLIDER_GROUND);
+  if ((st = read_contact(&s, n, &d)) != DP_OK) {
+    return st;
+  }
+  dp_model_set_body_contact(L->m, &d);
+  return DP_OK;
+}
+
+// The document node an error of dp_model_finalize is about: the body, shape or actuator its
+// message names, `contact`, `integrator`; else the top level.
+static const dpYNode *model_error_node(const dpLoad *L) {
+  const char *msg = L->err != NULL ? L->err->message : "";
+  static const struct {
+    const char *prefix;
+    const char *section;
+  } kinds[] = {{"body '", "bodies"}, {"shape '", NULL}, {"actuator '", "actuators"}};
+  for (size_t k = 0; k < NELEM(kinds); k++) {
+    size_t len = strlen(kinds[k].prefix);
+    const char *end = strncmp(msg, kinds[k].prefix, len) == 0 ? strchr(msg + len, '\'') : NULL;
+    if (end == NULL || (size_t)(end - msg - len) >= DP_NAME_MAX) {
+      continue;
+    }
+    char name[DP_NAME_MAX];
+    memcpy(name, msg + len, (size_t)(end - msg - len));
+    name[end - msg - len] = '\0';
+    if (kinds[k].section == NULL) {
+      int i = dp_model_find_shape(L->m, name);
+      if (i >= 0 && (size_t)i < L->nshnode && L->shnode[i] != NULL) {
+        return L->shnode[i];
+      }
+      continue;
+    }
+    const dpYNode *sec = dp_yaml_get(L->root, kinds[k].section, NULL);
+    size_t at;
+    if (sec != NULL && sec->kind == DP_Y_MAP && dp_yaml_get(sec, name, &at) != NULL) {
+      return sec->keys[at];
+    }
+  }
+  const dpYNode *n = NULL;
+  if (strncmp(msg, "contact:", 8) == 0) {
+    n = dp_yaml_get(L->root, "contact", NULL);
+  } else if (strncmp(msg, "'integrator'", 12) == 0) {
+    n = dp_yaml_get(L->root, "integrator", NULL);
+  }
+  return n != NULL ? n : L->root;
+}
+
 // ---- parameters ---------------------------------------------------------------------------------
 
 static dpStatus add_specs(dpLoad *L, const dpYNode *list) {
@@ -1037,25 +1856,28 @@ static dpStatus check_specs(dpLoad *L) {
 
 // ---- θ values: `overrides:` and --set ---------------------------------------------------------
 
-void dp_scene_param_range(const dpParam *p, double *lo, int *lo_open, double *hi) {
+void dp_scene_param_range(const dpParam *p, size_t c, double *lo, int *lo_open, double *hi) {
   const char *field = strrchr(p->path, '.');
   field = field != NULL ? field + 1 : p->path;
-  // A sphere's radius must be > 0; a particle's contact radius may be 0 (a point).
+  // A sphere's radius must be > 0; a particle's contact radius may be 0 (a point). A shape's
+  // size is > 0 but for a capsule's half-length (component 1 of 2), which may be 0.
+  int shape_size = strcmp(field, "size") == 0 && strncmp(p->path, "shapes.", 7) == 0;
   int positive = strcmp(field, "mass") == 0 ||
                  (strcmp(field, "radius") == 0 && strncmp(p->path, "spheres.", 8) == 0) ||
                  strcmp(field, "half_extents") == 0 || strcmp(field, "smoothing") == 0 ||
                  strcmp(field, "friction_smoothing") == 0 ||
-                 strcmp(field, "damping_smoothing") == 0;
+                 strcmp(field, "damping_smoothing") == 0 ||
+                 strcmp(field, "limit_smoothing") == 0 || (shape_size && !(p->len == 2 && c == 1));
   *lo = positive ? fmax(0.0, p->lower) : p->lower;
   *lo_open = positive;
   *hi = p->upper;
 }
 
 static dpStatus check_range(const dpYScope *sc, const dpYNode *v, const char *name,
-                            const dpParam *p, double x) {
+                            const dpParam *p, size_t c, double x) {
   double lo, hi;
   int lo_open;
-  dp_scene_param_range(p, &lo, &lo_open, &hi);
+  dp_scene_param_range(p, c, &lo, &lo_open, &hi);
   if (lo_open ? !(x > lo) : !(x >= lo)) {
     return dp_yaml_fail(sc, v, name, "'%s' must be %s %g (got %g)", name, lo_open ? ">" : ">=",
                         lo, x);
@@ -1067,50 +1889,53 @@ static dpStatus check_range(const dpYScope *sc, const dpYNode *v, const char *na
 }
 
 // Give the value v to θ entry p: one number for every component; a list of one number per
-// component (entries of at most 3); for `controls` also the forms of controls.values. name
-// stands for the value in messages. Every component must lie in the entry's range.
+// component; for `controls` also the forms of controls.values. name stands for the value in
+// messages. Every component must lie in the entry's range. Values are read in place: on failure
+// the model is discarded.
 static dpStatus assign_entry(dpLoad *L, const dpYScope *sc, const dpParam *p, const dpYNode *v,
                              const char *name) {
   double *th = L->m->theta0 + p->offset;
   dpStatus st;
   if (p->ndim == 3 && v->kind == DP_Y_SEQ) {
-    // Read in place: on failure the model is discarded.
     if ((st = read_control_values(sc, v, name, (int)p->shape[0], (int)p->shape[1], th)) !=
         DP_OK) {
       return st;
     }
     for (size_t c = 0; c < p->len; c++) {
-      if ((st = check_range(sc, v, name, p, th[c])) != DP_OK) {
+      if ((st = check_range(sc, v, name, p, c, th[c])) != DP_OK) {
         return st;
       }
     }
     return DP_OK;
   }
-  double x[3];
-  size_t dim = 1;
   if (v->kind == DP_Y_SEQ) {
-    if (p->len != v->n || v->n > 3) {
+    if (p->len != v->n || p->ndim == 3) {
       return dp_yaml_fail(sc, v, name, "'%s' takes %zu number%s, not a list of %zu", p->path,
                           p->len, p->len == 1 ? "" : "s", v->n);
     }
-    dim = v->n;
-    for (size_t c = 0; c < dim; c++) {
-      char key[DP_PATH_MAX + 8];
+    for (size_t c = 0; c < p->len; c++) {
+      char key[DP_PATH_MAX + 24];
+      double x;
       snprintf(key, sizeof key, "%s[%zu]", name, c);
-      if ((st = dp_yaml_number(sc, v->items[c], key, &x[c])) != DP_OK) {
+      if ((st = dp_yaml_number(sc, v->items[c], key, &x)) != DP_OK ||
+          (st = check_range(sc, v->items[c], name, p, c, x)) != DP_OK) {
         return st;
       }
+      th[c] = x;
     }
-  } else if ((st = dp_yaml_number(sc, v, name, &x[0])) != DP_OK) {
+    return DP_OK;
+  }
+  double x;
+  if ((st = dp_yaml_number(sc, v, name, &x)) != DP_OK) {
     return st;
   }
-  for (size_t c = 0; c < dim; c++) {
-    if ((st = check_range(sc, v, name, p, x[c])) != DP_OK) {
+  for (size_t c = 0; c < p->len; c++) {
+    if ((st = check_range(sc, v, name, p, c, x)) != DP_OK) {
       return st;
     }
   }
   for (size_t c = 0; c < p->len; c++) {
-    th[c] = x[dim == 1 ? 0 : c];
+    th[c] = x;
   }
   return DP_OK;
 }
@@ -1217,6 +2042,9 @@ static const char *const *context_keys(const char *const *keys, int depth, size_
     size_t n;
   } t[] = {{"ground", 1, k_ground, NELEM(k_ground)},
            {"controls", 1, k_controls, NELEM(k_controls)},
+           {"contact", 1, k_contact, NELEM(k_contact)},
+           {"bodies", 2, k_body, NELEM(k_body)},
+           {"actuators", 2, k_actuator, NELEM(k_actuator)},
            {"particles", 2, k_particle, NELEM(k_particle)},
            {"springs", 2, k_spring, NELEM(k_spring)},
            {"boxes", 2, k_box, NELEM(k_box)},
@@ -1230,6 +2058,10 @@ static const char *const *context_keys(const char *const *keys, int depth, size_
       (strcmp(keys[2], "structural") == 0 || strcmp(keys[2], "shear") == 0)) {
     *n = NELEM(k_springset);
     return k_springset;
+  }
+  if (depth == 4 && strcmp(keys[0], "bodies") == 0 && strcmp(keys[2], "shapes") == 0) {
+    *n = NELEM(k_shape);
+    return k_shape;
   }
   for (size_t i = 0; i < NELEM(t); i++) {
     if (t[i].depth == depth && strcmp(keys[0], t[i].section) == 0) {
@@ -1437,11 +2269,23 @@ static dpStatus build(dpLoad *L, const dpSceneSet *sets, int nsets) {
   if ((n = dp_yaml_get(root, "controls", NULL)) != NULL && (st = set_controls(L, n)) != DP_OK) {
     return st;
   }
+  if ((n = dp_yaml_get(root, "bodies", NULL)) != NULL && (st = add_bodies(L, n)) != DP_OK) {
+    return st;
+  }
+  if ((n = dp_yaml_get(root, "actuators", NULL)) != NULL && (st = add_actuators(L, n)) != DP_OK) {
+    return st;
+  }
+  if ((n = dp_yaml_get(root, "contact", NULL)) != NULL && (st = set_body_contact(L, n)) != DP_OK) {
+    return st;
+  }
   if ((n = dp_yaml_get(root, "parameters", NULL)) != NULL && (st = add_specs(L, n)) != DP_OK) {
     return st;
   }
   if ((st = dp_model_finalize(m, L->err)) != DP_OK) {
-    return locate(L, st, root);
+    return locate(L, st, model_error_node(L));
+  }
+  if ((st = apply_body_values(L)) != DP_OK) {
+    return st;
   }
   if ((n = dp_yaml_get(root, "overrides", NULL)) != NULL &&
       (st = apply_overrides(L, n)) != DP_OK) {
@@ -1539,6 +2383,7 @@ dpStatus dp_scene_parse(const char *text, size_t len, const char *name, const ch
   dp_free(L.byname);
   dp_free(L.cloth);
   dp_free(L.specnode);
+  dp_free(L.shnode);
   return st;
 }
 

@@ -1,6 +1,7 @@
 // Internal interface between the scene loader (io_scene.c) and the scene writer
 // (io_scene_write.c): reading a scene file, the document after the --set overrides that apply to
-// it, and the rules by which a value may be inserted into the document or given to a θ entry.
+// it, the rules by which a value may be inserted into the document or given to a θ entry, and
+// where a body shape's θ entries live in the document.
 #ifndef DP_IO_SCENE_H
 #define DP_IO_SCENE_H
 
@@ -42,8 +43,25 @@ int dp_scene_set_theta(const dpSceneSet *s);
 // The dpYInsertFn of --set: may `key` be added to the mapping reached by keys[0..depth)?
 int dp_scene_may_insert(const char *const *keys, int depth, const char *key, void *ud);
 
-// Admissible values of each component of θ entry p: x > lo when *lo_open, else x >= lo; and
-// x <= hi. (mass, radius, half_extents, smoothing and friction_smoothing are strictly positive.)
-void dp_scene_param_range(const dpParam *p, double *lo, int *lo_open, double *hi);
+// Admissible values of component c of θ entry p: x > lo when *lo_open, else x >= lo; and
+// x <= hi. (mass, a sphere's radius, half_extents, the smoothing widths and a body shape's size
+// are strictly positive, but for a capsule's half-length.)
+void dp_scene_param_range(const dpParam *p, size_t c, double *lo, int *lo_open, double *hi);
+
+// A capsule given by the end points of its segment, ft = (a, b) in the body frame (m): its
+// centre pos (the midpoint), its orientation quat (w, x, y, z; unit length: the shortest
+// rotation taking the local z axis onto b − a, or a half turn about x when b − a points down z)
+// and half_length |b − a|/2. Returns 0 (nothing written) when a == b or a value is not finite.
+int dp_scene_fromto(const double ft[6], double pos[3], double quat[4], double *half_length);
+
+// The name the loader gives shape k of body `body` that has no `name`: the body's name for
+// k = 0, "<body>_<k>" after.
+void dp_scene_shape_name(const char *body, size_t k, char *out, size_t size);
+
+// The item of bodies.<B>.shapes in the document root that defines the shape `name` (by its
+// `name` or the name the loader gives it), or NULL; *body receives B and *index the item's
+// index (either may be NULL).
+dpYNode *dp_scene_shape_item(const dpYNode *root, const char *name, const char **body,
+                             size_t *index);
 
 #endif

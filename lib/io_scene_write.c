@@ -1,7 +1,8 @@
 // Writing a scene with a new parameter block θ (dp_scene_write, for dp-optimize): the source
-// document with its --set overrides, each changed θ entry at its place in the document or under
-// `overrides:` (applied after compiling, so it always reads back), emitted as YAML, compiled
-// again and compared with θ bit for bit before the file is committed.
+// document with its --set overrides, each changed θ entry at its place in the document (body
+// shapes in their body's list) or under `overrides:` (applied after compiling, so it always
+// reads back), emitted as YAML, compiled again and compared with θ bit for bit before the file
+// is committed.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,11 +209,97 @@ done:
   return st;
 }
 
+// Set key of map to v (owned; NULL: out of memory). Returns 0 when out of memory.
+static int put_node(dpYNode *map, const char *key, dpYNode *v) {
+  return v != NULL && dp_yaml_put(map, key, v, NULL);
+}
+
+// A body shape's entry (shapes.NAME.position or .size) at its place in its body's `shapes` list:
+// position; radius (sphere), radius and half_length (capsule), half_extents (box). A capsule
+// given by `fromto` becomes position, quat, radius and half_length: θ's values, with the
+// orientation the loader derived from fromto (the same numbers, so the same bits).
+static dpStatus put_shape(dpYNode *root, const dpModel *m, const dpParam *p, const double *theta,
+                          const char *path, int *placed, dpError *err) {
+  char name[DP_PATH_MAX];
+  const char *field = strrchr(p->path, '.');
+  size_t len = (size_t)(field - (p->path + 7));
+  memcpy(name, p->path + 7, len);
+  name[len] = '\0';
+  field++;
+  int si = dp_model_find_shape(m, name);
+  dpYNode *item = si >= 0 ? dp_scene_shape_item(root, name, NULL, NULL) : NULL;
+  if (item == NULL || item->kind != DP_Y_MAP) {
+    return DP_OK;
+  }
+  const double *pos = theta + m->off.shape_pos + 3 * (size_t)si;
+  const double *size = theta + m->off.shape_size + 3 * (size_t)si;
+  dpShapeType type = m->shtype[si];
+  const dpYNode *ft = dp_yaml_get(item, "fromto", NULL);
+  int ok = 1;
+  if (type == DP_SHAPE_CAPSULE && ft != NULL) {
+    double f[6], c[3], q[4], hl;
+    for (size_t k = 0; k < 6; k++) {
+      if (ft->kind != DP_Y_SEQ || ft->n != 6 || ft->items[k]->kind != DP_Y_SCALAR) {
+        return DP_OK;
+      }
+      f[k] = strtod(ft->items[k]->text, NULL);
+    }
+    if (!dp_scene_fromto(f, c, q, &hl)) {
+      return DP_OK;
+    }
+    dp_yaml_remove(item, "fromto");
+    ok = put_node(item, "position", vector_node(pos, 3)) &&
+         put_node(item, "quat", vector_node(q, 4)) &&
+         put_node(item, "radius", number_node(size[0])) &&
+         put_node(item, "half_length", number_node(size[1]));
+  } else if (strcmp(field, "position") == 0) {
+    ok = put_node(item, "position", vector_node(pos, 3));
+  } else if (type == DP_SHAPE_SPHERE) {
+    ok = put_node(item, "radius", number_node(size[0]));
+  } else if (type == DP_SHAPE_CAPSULE) {
+    ok = put_node(item, "radius", number_node(size[0])) &&
+         put_node(item, "half_length", number_node(size[1]));
+  } else {
+    ok = put_node(item, "half_extents", vector_node(size, 3));
+  }
+  if (!ok) {
+    return dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory");
+  }
+  *placed = 1;
+  return DP_OK;
+}
+
+// The mapping that holds the last component of the dotted path (no patterns), or NULL.
+static dpYNode *holder(dpYNode *root, const char *path) {
+  char buf[DP_PATH_MAX];
+  snprintf(buf, sizeof buf, "%s", path);
+  char *last = strrchr(buf, '.');
+  if (last == NULL) {
+    return root;
+  }
+  *last = '\0';
+  dpYNode *n = root;
+  for (char *q = buf, *save = NULL, *tok; n != NULL && (tok = strtok_r(q, ".", &save)) != NULL;
+       q = NULL) {
+    n = n->kind == DP_Y_MAP ? dp_yaml_get(n, tok, NULL) : NULL;
+  }
+  return n != NULL && n->kind == DP_Y_MAP ? n : NULL;
+}
+
 // Write entry p at its place in the document when the document has (or may insert) it there;
-// *placed is 0 otherwise (a generated entity).
-static dpStatus put_in_place(dpYNode *root, const dpParam *p, const double *theta,
-                             const char *path, int *placed, dpError *err) {
+// *placed is 0 otherwise (a generated entity). Body shapes live in their body's list; `contact:`
+// is added when absent (its entries exist whenever there are bodies); a finite
+// damping_smoothing needs damping_mode: approach.
+static dpStatus put_in_place(dpYNode *root, const dpModel *m, const dpParam *p,
+                             const double *theta, const char *path, int *placed, dpError *err) {
   *placed = 0;
+  if (strncmp(p->path, "shapes.", 7) == 0) {
+    return put_shape(root, m, p, theta, path, placed, err);
+  }
+  if (strncmp(p->path, "contact.", 8) == 0 && dp_yaml_get(root, "contact", NULL) == NULL &&
+      !put_node(root, "contact", dp_yaml_new(DP_Y_MAP))) {
+    return dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory");
+  }
   dpYNode *v = entry_node(p, theta);
   if (v == NULL) {
     return dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory");
@@ -222,7 +309,39 @@ static dpStatus put_in_place(dpYNode *root, const dpParam *p, const double *thet
                               dp_scene_may_insert, NULL, &count, err);
   dp_yaml_free(v);
   *placed = count > 0;
+  const char *field = strrchr(p->path, '.');
+  if (st == DP_OK && *placed && field != NULL && strcmp(field, ".damping_smoothing") == 0) {
+    dpYNode *map = holder(root, p->path);
+    const dpYNode *mode = map != NULL ? dp_yaml_get(map, "damping_mode", NULL) : NULL;
+    if (map != NULL && !(mode != NULL && mode->kind == DP_Y_SCALAR &&
+                         strcmp(mode->text, "approach") == 0) &&
+        !put_node(map, "damping_mode", dp_yaml_new_scalar("approach", 0))) {
+      st = dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory");
+    }
+  }
   return st;
+}
+
+// The entries bodies.B.mass, .com and .inertia of a body come and go together (what the
+// document leaves out comes from the shapes): when one is written in place, so are the others.
+// They are consecutive in the table.
+static void raise_mass_groups(const dpModel *m, unsigned char *state) {
+  for (size_t i = 0; i + 2 < m->nparam; i++) {
+    const dpParam *p = &m->param[i];
+    size_t len = strlen(p->path);
+    if (strncmp(p->path, "bodies.", 7) != 0 || len < 5 || strcmp(p->path + len - 5, ".mass") != 0 ||
+        strncmp(m->param[i + 1].path, p->path, len - 4) != 0 ||
+        strncmp(m->param[i + 2].path, p->path, len - 4) != 0) {
+      continue;
+    }
+    if (state[i] >= IN_PLACE || state[i + 1] >= IN_PLACE || state[i + 2] >= IN_PLACE) {
+      for (size_t k = i; k < i + 3; k++) {
+        if (state[k] == KEEP) {
+          state[k] = IN_PLACE;
+        }
+      }
+    }
+  }
 }
 
 // Emit root and compile the text (named `name` in messages). *text receives the text.
@@ -291,6 +410,29 @@ static int differ(const dpModel *a, const dpModel *b, char *what, size_t size) {
     snprintf(what, size, "names, pins or connections differ");
     return 1;
   }
+  if (a->nb != b->nb || a->nsh != b->nsh || a->na != b->na || a->nq != b->nq ||
+      a->nv != b->nv || a->npair != b->npair) {
+    snprintf(what, size, "%d bodies, %d shapes, %d actuators, %d contact pairs instead of %d, "
+             "%d, %d, %d", a->nb, a->nsh, a->na, a->npair, b->nb, b->nsh, b->na, b->npair);
+    return 1;
+  }
+  size_t nb = (size_t)a->nb, nsh = (size_t)a->nsh, na = (size_t)a->na;
+  if (!same_names(a->bname, b->bname, a->nb) ||
+      !same_bits(a->bparent, b->bparent, nb * sizeof *a->bparent) ||
+      !same_bits(a->bjoint, b->bjoint, nb * sizeof *a->bjoint) ||
+      !same_bits(a->blimited, b->blimited, nb) || !same_names(a->shname, b->shname, a->nsh) ||
+      !same_bits(a->shtype, b->shtype, nsh * sizeof *a->shtype) ||
+      !same_bits(a->shbody, b->shbody, nsh * sizeof *a->shbody) ||
+      !same_bits(a->shquat, b->shquat, 4 * nsh * sizeof *a->shquat) ||
+      !same_bits(a->shcontact, b->shcontact, nsh) || !same_names(a->aname, b->aname, a->na) ||
+      !same_bits(a->atype, b->atype, na * sizeof *a->atype) ||
+      !same_bits(a->abody, b->abody, na * sizeof *a->abody) ||
+      !same_bits(a->alimited, b->alimited, na) ||
+      !same_bits(a->arange, b->arange, 3 * na * sizeof *a->arange) ||
+      !same_bits(a->pair, b->pair, 2 * (size_t)a->npair * sizeof *a->pair)) {
+    snprintf(what, size, "bodies, shapes, actuators, joints or contact pairs differ");
+    return 1;
+  }
   if (a->ntheta != b->ntheta || a->nparam != b->nparam) {
     snprintf(what, size, "%zu parameters instead of %zu", a->ntheta, b->ntheta);
     return 1;
@@ -324,10 +466,10 @@ static int entry_differs(const dpParam *p, const double *x, const double *y) {
 // Every component of a changed entry must be one the loader accepts.
 static dpStatus check_value(const dpParam *p, const double *theta, const char *path,
                             dpError *err) {
-  double lo, hi;
-  int lo_open;
-  dp_scene_param_range(p, &lo, &lo_open, &hi);
   for (size_t c = 0; c < p->len; c++) {
+    double lo, hi;
+    int lo_open;
+    dp_scene_param_range(p, c, &lo, &lo_open, &hi);
     double x = theta[p->offset + c];
     if (!isfinite(x)) {
       return dp_error_set(err, DP_ERR_INVALID, path, 0, 0,
@@ -449,10 +591,11 @@ dpStatus dp_scene_write(const char *src, const char *const *sets, int nsets, con
       st = dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory");
       goto done;
     }
+    raise_mass_groups(m, state);
     for (size_t i = 0; i < m->nparam; i++) {
       int placed = 0;
       if (state[i] == IN_PLACE) {
-        if ((st = put_in_place(work, &m->param[i], theta, path, &placed, err)) != DP_OK) {
+        if ((st = put_in_place(work, m, &m->param[i], theta, path, &placed, err)) != DP_OK) {
           goto done;
         }
         state[i] = placed ? IN_PLACE : OVERRIDE;

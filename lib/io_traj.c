@@ -1,5 +1,6 @@
 // Trajectory files: frames of a rollout streamed into an NPZ (time, particles/x, particles/v,
-// controls, meta.json) so that memory stays bounded however long the rollout is.
+// controls, and with articulated bodies bodies/q, bodies/qd, bodies/xpos, bodies/xquat and
+// actuators/controls; meta.json) so that memory stays bounded however long the rollout is.
 #include <stdio.h>
 #include <string.h>
 
@@ -9,10 +10,38 @@
 
 struct dpTrajectory {
   const dpModel *m;
+  const double *theta;   // the caller's θ (joint positions for the body poses)
   dpNpzWriter *w;
   dpNpzArray *time, *x, *v;
+  dpNpzArray *q, *qd, *xpos, *xquat;  // with bodies
+  double *pose;          // nb × 3 origins, nb × 4 orientations, then dp_body_scratch_size
   size_t frames;
 };
+
+const char *dp_joint_type_name(dpJointType type) {
+  switch (type) {
+    case DP_JOINT_FIXED: return "fixed";
+    case DP_JOINT_REVOLUTE: return "revolute";
+    case DP_JOINT_PRISMATIC: return "prismatic";
+    case DP_JOINT_BALL: return "ball";
+    case DP_JOINT_FREE: return "free";
+  }
+  return "unknown";
+}
+
+static void add_names(cJSON *o, const char *key, dpName *names, int n) {
+  cJSON *a = cJSON_AddArrayToObject(o, key);
+  for (int i = 0; a != NULL && i < n; i++) {
+    cJSON_AddItemToArray(a, cJSON_CreateString(names[i]));
+  }
+}
+
+static void add_ints(cJSON *o, const char *key, const int *v, int n) {
+  cJSON *a = cJSON_AddArrayToObject(o, key);
+  for (int i = 0; a != NULL && i < n; i++) {
+    cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+  }
+}
 
 static const char *integrator_name(dpIntegrator i) {
   switch (i) {
@@ -49,10 +78,31 @@ char *dp_meta_json(const dpModel *m, const char *tool, int stride) {
     cJSON_AddStringToObject(u, "particles/x", "m");
     cJSON_AddStringToObject(u, "particles/v", "m/s");
     cJSON_AddStringToObject(u, "controls", "N");
+    if (m->nb > 0) {
+      cJSON_AddStringToObject(u, "bodies/q", "rad or m; quaternions 1");
+      cJSON_AddStringToObject(u, "bodies/qd", "rad/s or m/s");
+      cJSON_AddStringToObject(u, "bodies/xpos", "m");
+      cJSON_AddStringToObject(u, "bodies/xquat", "1");
+    }
+    if (m->na > 0) {
+      cJSON_AddStringToObject(u, "actuators/controls", "motor: command (gear·u in N·m or N); "
+                                                       "position: rad or m");
+    }
   }
-  cJSON *names = cJSON_AddArrayToObject(o, "particles");
-  for (int i = 0; names != NULL && i < m->np; i++) {
-    cJSON_AddItemToArray(names, cJSON_CreateString(m->pname[i]));
+  add_names(o, "particles", m->pname, m->np);
+  if (m->nb > 0) {
+    add_names(o, "bodies", m->bname, m->nb);
+    cJSON *j = cJSON_AddArrayToObject(o, "joints");
+    for (int i = 0; j != NULL && i < m->nb; i++) {
+      cJSON_AddItemToArray(j, cJSON_CreateString(dp_joint_type_name(m->bjoint[i])));
+    }
+    add_ints(o, "parents", m->bparent, m->nb);
+    add_ints(o, "qadr", m->bqadr, m->nb);
+    add_ints(o, "vadr", m->bvadr, m->nb);
+    add_names(o, "shapes", m->shname, m->nsh);
+  }
+  if (m->na > 0) {
+    add_names(o, "actuators", m->aname, m->na);
   }
   char *text = cJSON_Print(o);
   cJSON_Delete(o);
@@ -75,6 +125,15 @@ dpStatus dp_traj_open(const char *path, const dpModel *m, const double *theta, c
     return dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory");
   }
   tr->m = m;
+  tr->theta = theta;
+  if (m->nb > 0) {
+    tr->pose = dp_malloc((7 * (size_t)m->nb + dp_body_scratch_size(m)) * sizeof(double));
+    if (tr->pose == NULL) {
+      dp_free(tr);
+      dp_free(meta);
+      return dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    }
+  }
   dpStatus st = dp_npz_open(path, level, &tr->w, err);
   if (st == DP_OK) {
     size_t t_shape[1] = {0};
@@ -89,6 +148,37 @@ dpStatus dp_traj_open(const char *path, const dpModel *m, const double *theta, c
     if (st == DP_OK && m->nu > 0) {
       size_t u_shape[3] = {(size_t)m->steps, (size_t)m->nu, 3};
       st = dp_npz_add_f64(tr->w, "controls", 3, u_shape, theta + m->off.controls, err);
+    }
+    if (st == DP_OK && m->nb > 0) {
+      size_t q_shape[2] = {0, (size_t)m->nq}, v_shape[2] = {0, (size_t)m->nv};
+      size_t b3[3] = {0, (size_t)m->nb, 3}, b4[3] = {0, (size_t)m->nb, 4};
+      st = dp_npz_begin_f64(tr->w, "bodies/q", 2, q_shape, &tr->q, err);
+      if (st == DP_OK) {
+        st = dp_npz_begin_f64(tr->w, "bodies/qd", 2, v_shape, &tr->qd, err);
+      }
+      if (st == DP_OK) {
+        st = dp_npz_begin_f64(tr->w, "bodies/xpos", 3, b3, &tr->xpos, err);
+      }
+      if (st == DP_OK) {
+        st = dp_npz_begin_f64(tr->w, "bodies/xquat", 3, b4, &tr->xquat, err);
+      }
+    }
+    if (st == DP_OK && m->na > 0) {
+      // θ holds actuator a's controls at a·steps + t; the file has them by step: (steps, na).
+      size_t T = (size_t)m->steps, na = (size_t)m->na;
+      double *u = dp_malloc((T * na > 0 ? T * na : 1) * sizeof(double));
+      if (u == NULL) {
+        st = dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+      } else {
+        for (size_t a = 0; a < na; a++) {
+          for (size_t t = 0; t < T; t++) {
+            u[t * na + a] = theta[m->off.act_controls + a * T + t];
+          }
+        }
+        size_t a_shape[2] = {T, na};
+        st = dp_npz_add_f64(tr->w, "actuators/controls", 2, a_shape, u, err);
+        dp_free(u);
+      }
     }
     if (st == DP_OK) {
       st = dp_npz_add_text(tr->w, "meta.json", meta, err);
@@ -114,6 +204,21 @@ dpStatus dp_traj_frame(void *ud, int t, const double *s, dpError *err) {
   if (st == DP_OK) {
     st = dp_npz_append_f64(tr->v, s + n3, 1, err);
   }
+  const dpModel *m = tr->m;
+  if (st == DP_OK && m->nb > 0) {
+    double *xpos = tr->pose, *xquat = tr->pose + 3 * (size_t)m->nb;
+    dp_body_poses(m, tr->theta, s, xpos, xquat, tr->pose + 7 * (size_t)m->nb);
+    st = dp_npz_append_f64(tr->q, s + dp_model_q_offset(m), 1, err);
+    if (st == DP_OK) {
+      st = dp_npz_append_f64(tr->qd, s + dp_model_qd_offset(m), 1, err);
+    }
+    if (st == DP_OK) {
+      st = dp_npz_append_f64(tr->xpos, xpos, 1, err);
+    }
+    if (st == DP_OK) {
+      st = dp_npz_append_f64(tr->xquat, xquat, 1, err);
+    }
+  }
   if (st == DP_OK) {
     tr->frames++;
   }
@@ -127,6 +232,7 @@ size_t dp_traj_frames(const dpTrajectory *tr) {
 dpStatus dp_traj_commit(dpTrajectory *tr, dpError *err) {
   dpStatus st = dp_npz_commit(tr->w, err);
   tr->w = NULL;
+  dp_free(tr->pose);
   dp_free(tr);
   return st;
 }
@@ -134,6 +240,7 @@ dpStatus dp_traj_commit(dpTrajectory *tr, dpError *err) {
 void dp_traj_abort(dpTrajectory *tr) {
   if (tr != NULL) {
     dp_npz_abort(tr->w);
+    dp_free(tr->pose);
     dp_free(tr);
   }
 }

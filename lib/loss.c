@@ -1,13 +1,16 @@
 // Loss terms, each a forward l(s, θ) with its adjoint next to it: squared distances of a
-// particle's (or a set's mass-weighted mean) position or velocity to a target, an observed
-// trajectory, control effort, kinetic energy and a quadratic prior. State s = [x (np×3) | v].
+// particle's (or a set's mass-weighted mean) position or velocity to a target, of a body origin
+// or a joint's coordinates to a target, an observed trajectory, control effort, kinetic energy
+// and a quadratic prior. State s = [x (np×3) | v | q (nq) | qd (nv)]; body origins come from
+// forward kinematics (dp_body_poses) and their adjoint from adj_dp_body_positions.
 #include <stdlib.h>
 #include <string.h>
 
 #include "loss.h"
 
 static const char *const k_type_name[DP_TERM_COUNT] = {
-    "position", "velocity", "trajectory", "control_effort", "kinetic_energy", "prior",
+    "position", "velocity",      "trajectory", "control_effort", "kinetic_energy",
+    "prior",    "body_position", "joint",      "joint_velocity",
 };
 
 const char *dp_loss_type_name(dpTermType type) {
@@ -16,11 +19,15 @@ const char *dp_loss_type_name(dpTermType type) {
 
 void dp_loss_term_clear(dpTerm *t) {
   dp_free(t->pidx);
+  dp_free(t->bidx);
+  dp_free(t->qsel);
   dp_free(t->frame_of_step);
   dp_free(t->obs);
   dp_free(t->index);
   dp_free(t->value);
   t->pidx = NULL;
+  t->bidx = NULL;
+  t->qsel = NULL;
   t->frame_of_step = NULL;
   t->obs = NULL;
   t->index = NULL;
@@ -36,6 +43,9 @@ void dp_loss_free(dpLoss *loss) {
   }
   dp_free(loss->term);
   dp_free(loss->need);
+  dp_free(loss->xpos);
+  dp_free(loss->xpos_bar);
+  dp_free(loss->scratch);
   dp_free(loss);
 }
 
@@ -45,12 +55,21 @@ static int term_reads_step(const dpTerm *tm, int t) {
     case DP_TERM_POSITION:
     case DP_TERM_VELOCITY:
     case DP_TERM_KINETIC_ENERGY:
+    case DP_TERM_BODY_POSITION:
+    case DP_TERM_JOINT:
+    case DP_TERM_JOINT_VELOCITY:
       return tm->step == t;
     case DP_TERM_TRAJECTORY:
       return tm->frame_of_step[t] >= 0;
     default:
       return 0;
   }
+}
+
+// 1 when a term reads the body origins (computed once per step for all such terms).
+static int term_reads_poses(const dpTerm *tm) {
+  return tm->type == DP_TERM_BODY_POSITION ||
+         (tm->type == DP_TERM_TRAJECTORY && tm->field == DP_FIELD_BODY_XPOS);
 }
 
 dpStatus dp_loss_index_steps(dpLoss *loss, dpError *err) {
@@ -63,6 +82,24 @@ dpStatus dp_loss_index_steps(dpLoss *loss, dpError *err) {
     for (int i = 0; i < loss->nterms && !loss->need[t]; i++) {
       loss->need[t] = (unsigned char)term_reads_step(&loss->term[i], t);
     }
+  }
+  loss->body_poses = 0;
+  for (int i = 0; i < loss->nterms; i++) {
+    loss->body_poses |= term_reads_poses(&loss->term[i]);
+  }
+  return DP_OK;
+}
+
+dpStatus dp_loss_alloc_poses(dpLoss *loss, const dpModel *m, dpError *err) {
+  if (!loss->body_poses || m->nb == 0 || loss->scratch != NULL) {
+    return DP_OK;
+  }
+  size_t n3 = 3 * (size_t)m->nb;
+  loss->xpos = dp_malloc(n3 * sizeof(double));
+  loss->xpos_bar = dp_malloc(n3 * sizeof(double));
+  loss->scratch = dp_malloc(dp_body_scratch_size(m) * sizeof(double));
+  if (loss->xpos == NULL || loss->xpos_bar == NULL || loss->scratch == NULL) {
+    return dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory");
   }
   return DP_OK;
 }
@@ -157,39 +194,122 @@ static void adj_point_loss(const dpTerm *tm, const dpModel *m, const double *the
 }
 
 // ------------------------------------------------------------------------------------------
-// trajectory: l_t = (w / F) Σ_{p} Σ_{c∈mask} (q_{p,c}(t) − obs_{f(t),p,c})², summed over the
-// selected frames f this is L = w (1/F) Σ_f Σ_p ‖q_p(t_f) − obs_{f,p}‖² (m² or (m/s)²).
+// trajectory: l_t = (w / F) Σ_j (y_j(t) − obs_{f(t),j})² over the compared values y of one
+// frame (the chosen components of the selected particles' x or v, of the selected bodies'
+// origins xpos, or their joint coordinates q); summed over the selected frames f this is
+// L = w (1/F) Σ_f ‖y(t_f) − obs_f‖² (m², (m/s)², or the squared units of q).
 
-static double trajectory_loss(const dpTerm *tm, const dpModel *m, int t, const double *s) {
-  int f = tm->frame_of_step[t];
-  const double *q = tm->velocity ? s + 3 * (size_t)m->np : s;
-  const double *o = tm->obs + (size_t)f * (size_t)tm->n * 3;
+// The value y_j of row entry j (0 ≤ j < tm->row) and its place in s (or, for body origins, in
+// xpos: *in_xpos = 1); the entry counts when *on.
+static double traj_value(const dpTerm *tm, const dpModel *m, const double *s, const double *xpos,
+                         int j, size_t *at, int *in_xpos, int *on) {
+  int k = j / 3, c = j % 3;
+  *in_xpos = 0;
+  *on = 1;
+  switch (tm->field) {
+    case DP_FIELD_PARTICLE_X:
+    case DP_FIELD_PARTICLE_V:
+      *on = tm->mask[c];
+      *at = (tm->field == DP_FIELD_PARTICLE_V ? 3 * (size_t)m->np : 0) +
+            3 * (size_t)tm->pidx[k] + (size_t)c;
+      return s[*at];
+    case DP_FIELD_BODY_XPOS:
+      *on = tm->mask[c];
+      *in_xpos = 1;
+      *at = 3 * (size_t)tm->bidx[k] + (size_t)c;
+      return xpos[*at];
+    case DP_FIELD_BODY_Q:
+      *at = dp_model_q_offset(m) + (size_t)tm->qsel[j];
+      return s[*at];
+  }
+  return 0.0;
+}
+
+static double trajectory_loss(const dpTerm *tm, const dpModel *m, int t, const double *s,
+                              const double *xpos) {
+  const double *o = tm->obs + (size_t)tm->frame_of_step[t] * (size_t)tm->row;
   double l = 0.0;
-  for (int k = 0; k < tm->n; k++) {
-    size_t i = (size_t)tm->pidx[k];
-    for (int c = 0; c < 3; c++) {
-      if (tm->mask[c]) {
-        double d = q[3 * i + c] - o[3 * k + c];
-        l += d * d;
-      }
+  for (int j = 0; j < tm->row; j++) {
+    size_t at;
+    int in_xpos, on;
+    double y = traj_value(tm, m, s, xpos, j, &at, &in_xpos, &on);
+    if (on) {
+      l += (y - o[j]) * (y - o[j]);
     }
   }
   return tm->weight * l / tm->nframes;
 }
 
+// Accumulates into s_bar, or into xpos_bar for body origins (propagated by the caller).
 static void adj_trajectory_loss(const dpTerm *tm, const dpModel *m, int t, const double *s,
-                                double *s_bar, double L_bar) {
-  int f = tm->frame_of_step[t];
-  size_t qoff = tm->velocity ? 3 * (size_t)m->np : 0;
-  const double *o = tm->obs + (size_t)f * (size_t)tm->n * 3;
+                                const double *xpos, double *s_bar, double *xpos_bar,
+                                double L_bar) {
+  const double *o = tm->obs + (size_t)tm->frame_of_step[t] * (size_t)tm->row;
   double scale = 2.0 * tm->weight * L_bar / tm->nframes;
-  for (int k = 0; k < tm->n; k++) {
-    size_t i = (size_t)tm->pidx[k];
-    for (int c = 0; c < 3; c++) {
-      if (tm->mask[c]) {
-        s_bar[qoff + 3 * i + c] += scale * (s[qoff + 3 * i + c] - o[3 * k + c]);
-      }
+  for (int j = 0; j < tm->row; j++) {
+    size_t at;
+    int in_xpos, on;
+    double y = traj_value(tm, m, s, xpos, j, &at, &in_xpos, &on);
+    if (on) {
+      (in_xpos ? xpos_bar : s_bar)[at] += scale * (y - o[j]);
     }
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// body_position: l = w Σ_{c∈mask} (xpos_{b,c} − target_c)² (m²) of body b's origin in the world.
+// The adjoint stops at ∂l/∂xpos; the caller runs adj_dp_body_positions once for all terms.
+
+static double body_position_loss(const dpTerm *tm, const double *xpos) {
+  const double *p = xpos + 3 * (size_t)tm->body;
+  double l = 0.0;
+  for (int c = 0; c < 3; c++) {
+    if (tm->mask[c]) {
+      l += (p[c] - tm->target[c]) * (p[c] - tm->target[c]);
+    }
+  }
+  return tm->weight * l;
+}
+
+static void adj_body_position_loss(const dpTerm *tm, const double *xpos, double *xpos_bar,
+                                   double L_bar) {
+  size_t b = 3 * (size_t)tm->body;
+  for (int c = 0; c < 3; c++) {
+    if (tm->mask[c]) {
+      xpos_bar[b + c] += 2.0 * tm->weight * L_bar * (xpos[b + c] - tm->target[c]);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// joint / joint_velocity: l = w Σ_k (y_k − target_k)² over a body's block of q (its joint
+// coordinates: rad, m, or a quaternion's components) or of qd. A quaternion is compared
+// componentwise, so its adjoint is the plain partial derivative; the step's conversion to the
+// tangent space drops the part along the quaternion.
+
+static const double *joint_block(const dpTerm *tm, const dpModel *m, const double *s,
+                                 size_t *off) {
+  *off = (tm->type == DP_TERM_JOINT ? dp_model_q_offset(m) : dp_model_qd_offset(m)) +
+         (size_t)tm->adr;
+  return s + *off;
+}
+
+static double joint_loss(const dpTerm *tm, const dpModel *m, const double *s) {
+  size_t off;
+  const double *y = joint_block(tm, m, s, &off);
+  double l = 0.0;
+  for (int k = 0; k < tm->len; k++) {
+    l += (y[k] - tm->value[k]) * (y[k] - tm->value[k]);
+  }
+  return tm->weight * l;
+}
+
+static void adj_joint_loss(const dpTerm *tm, const dpModel *m, const double *s, double *s_bar,
+                           double L_bar) {
+  size_t off;
+  const double *y = joint_block(tm, m, s, &off);
+  for (int k = 0; k < tm->len; k++) {
+    s_bar[off + (size_t)k] += 2.0 * tm->weight * L_bar * (y[k] - tm->value[k]);
   }
 }
 
@@ -225,29 +345,40 @@ static void adj_kinetic_loss(const dpTerm *tm, const dpModel *m, const double *t
 }
 
 // ------------------------------------------------------------------------------------------
-// control_effort: l = w Σ_t Σ_p ‖u_p[t]‖² (N²) over θ[off.controls .. + steps·nu·3).
+// control_effort: l = w (Σ_t Σ_p ‖u_p[t]‖² + Σ_t Σ_a u_a[t]²) over the particle control forces
+// θ[off.controls .. + steps·nu·3) (N²) and the actuator controls θ[off.act_controls .. +
+// na·steps) (squared units of each control: a motor's command, whose torque or force is
+// gear·u; a position servo's target, rad or m).
 
 static size_t ncontrols(const dpModel *m) {
   return m->nu > 0 ? (size_t)m->steps * (size_t)m->nu * 3 : 0;
 }
 
-static double effort_loss(const dpTerm *tm, const dpModel *m, const double *theta) {
-  const double *u = theta + m->off.controls;
-  size_t n = ncontrols(m);
+static size_t nact_controls(const dpModel *m) {
+  return m->na > 0 ? (size_t)m->steps * (size_t)m->na : 0;
+}
+
+static double sum_squares(const double *u, size_t n) {
   double l = 0.0;
   for (size_t k = 0; k < n; k++) {
     l += u[k] * u[k];
   }
-  return tm->weight * l;
+  return l;
+}
+
+static double effort_loss(const dpTerm *tm, const dpModel *m, const double *theta) {
+  return tm->weight * (sum_squares(theta + m->off.controls, ncontrols(m)) +
+                       sum_squares(theta + m->off.act_controls, nact_controls(m)));
 }
 
 static void adj_effort_loss(const dpTerm *tm, const dpModel *m, const double *theta,
                             double *theta_bar, double L_bar) {
-  const double *u = theta + m->off.controls;
-  double *u_bar = theta_bar + m->off.controls;
-  size_t n = ncontrols(m);
-  for (size_t k = 0; k < n; k++) {
-    u_bar[k] += 2.0 * tm->weight * L_bar * u[k];
+  size_t off[2] = {m->off.controls, m->off.act_controls};
+  size_t n[2] = {ncontrols(m), nact_controls(m)};
+  for (int g = 0; g < 2; g++) {
+    for (size_t k = 0; k < n[g]; k++) {
+      theta_bar[off[g] + k] += 2.0 * tm->weight * L_bar * theta[off[g] + k];
+    }
   }
 }
 
@@ -273,10 +404,28 @@ static void adj_prior_loss(const dpTerm *tm, const double *theta, double *theta_
 // ------------------------------------------------------------------------------------------
 // The public sums.
 
+// 1 when some term read at step t needs the body origins.
+static int step_reads_poses(const dpLoss *loss, int t) {
+  if (!loss->body_poses || loss->scratch == NULL) {
+    return 0;
+  }
+  for (int i = 0; i < loss->nterms; i++) {
+    if (term_reads_poses(&loss->term[i]) && term_reads_step(&loss->term[i], t)) {
+      return 1;
+    }
+  }
+  return 0;
+}
+
 void dp_loss_step(const dpLoss *loss, const dpModel *m, const double *theta, int t,
                   const double *s, double *L) {
   if (!dp_loss_needs_step(loss, t)) {
     return;
+  }
+  const double *xpos = NULL;
+  if (step_reads_poses(loss, t)) {
+    dp_body_poses(m, theta, s, loss->xpos, NULL, loss->scratch);
+    xpos = loss->xpos;
   }
   double l = 0.0;
   for (int i = 0; i < loss->nterms; i++) {
@@ -290,10 +439,17 @@ void dp_loss_step(const dpLoss *loss, const dpModel *m, const double *theta, int
         l += point_loss(tm, m, theta, s);
         break;
       case DP_TERM_TRAJECTORY:
-        l += trajectory_loss(tm, m, t, s);
+        l += trajectory_loss(tm, m, t, s, xpos);
         break;
       case DP_TERM_KINETIC_ENERGY:
         l += kinetic_loss(tm, m, theta, s);
+        break;
+      case DP_TERM_BODY_POSITION:
+        l += body_position_loss(tm, xpos);
+        break;
+      case DP_TERM_JOINT:
+      case DP_TERM_JOINT_VELOCITY:
+        l += joint_loss(tm, m, s);
         break;
       default:
         break;
@@ -302,10 +458,20 @@ void dp_loss_step(const dpLoss *loss, const dpModel *m, const double *theta, int
   *L += l;
 }
 
+// The body-origin terms accumulate ∂l/∂xpos into loss->xpos_bar, taken through forward
+// kinematics by one adj_dp_body_positions at the end. Recomputes the origins (one forward
+// kinematics pass) rather than storing them per step.
 void adj_dp_loss_step(const dpLoss *loss, const dpModel *m, const double *theta, int t,
                       const double *s, double *theta_bar, double *s_bar, double L_bar) {
   if (!dp_loss_needs_step(loss, t)) {
     return;
+  }
+  const double *xpos = NULL;
+  int poses = step_reads_poses(loss, t);
+  if (poses) {
+    dp_body_poses(m, theta, s, loss->xpos, NULL, loss->scratch);
+    xpos = loss->xpos;
+    memset(loss->xpos_bar, 0, 3 * (size_t)m->nb * sizeof(double));
   }
   for (int i = 0; i < loss->nterms; i++) {
     const dpTerm *tm = &loss->term[i];
@@ -318,14 +484,24 @@ void adj_dp_loss_step(const dpLoss *loss, const dpModel *m, const double *theta,
         adj_point_loss(tm, m, theta, s, theta_bar, s_bar, L_bar);
         break;
       case DP_TERM_TRAJECTORY:
-        adj_trajectory_loss(tm, m, t, s, s_bar, L_bar);
+        adj_trajectory_loss(tm, m, t, s, xpos, s_bar, loss->xpos_bar, L_bar);
         break;
       case DP_TERM_KINETIC_ENERGY:
         adj_kinetic_loss(tm, m, theta, s, theta_bar, s_bar, L_bar);
         break;
+      case DP_TERM_BODY_POSITION:
+        adj_body_position_loss(tm, xpos, loss->xpos_bar, L_bar);
+        break;
+      case DP_TERM_JOINT:
+      case DP_TERM_JOINT_VELOCITY:
+        adj_joint_loss(tm, m, s, s_bar, L_bar);
+        break;
       default:
         break;
     }
+  }
+  if (poses) {
+    adj_dp_body_positions(m, theta, s, theta_bar, s_bar, loss->xpos_bar, loss->scratch);
   }
 }
 

@@ -1,5 +1,5 @@
 // The bound loss (internal to loss.c and io_loss.c): one record per term of a JSON loss file,
-// with entity names already resolved to particle indices and θ indices against one model.
+// with entity names already resolved to particle, body and θ indices against one model.
 // The forward/adjoint pairs are in loss.c; parsing and binding are in io_loss.c.
 #ifndef DP_LOSS_H
 #define DP_LOSS_H
@@ -15,8 +15,19 @@ typedef enum dpTermType {
   DP_TERM_CONTROL_EFFORT,  // w Σ_t Σ_p ‖u_p[t]‖² (N²)
   DP_TERM_KINETIC_ENERGY,  // w Σ_i ½ m_i ‖v_i(t)‖² (J)
   DP_TERM_PRIOR,           // w Σ_k (θ_k − value_k)²
+  DP_TERM_BODY_POSITION,   // w ‖xpos_b(t) − target‖² (m²) of a body origin
+  DP_TERM_JOINT,           // w Σ_k (q_k(t) − target_k)² over a body's joint coordinates
+  DP_TERM_JOINT_VELOCITY,  // w Σ_k (qd_k(t) − target_k)² over a body's joint velocities
   DP_TERM_COUNT
 } dpTermType;
+
+// What a trajectory term compares.
+typedef enum dpTrajField {
+  DP_FIELD_PARTICLE_X = 0,  // particles/x (F, N, 3), m
+  DP_FIELD_PARTICLE_V,      // particles/v (F, N, 3), m/s
+  DP_FIELD_BODY_XPOS,       // bodies/xpos (F, nb, 3), m: body origins in the world
+  DP_FIELD_BODY_Q,          // bodies/q (F, nq): joint coordinates, componentwise
+} dpTrajField;
 
 typedef struct dpTerm {
   dpTermType type;
@@ -27,13 +38,18 @@ typedef struct dpTerm {
   int *pidx;            // particle indices (n)
   int mask[3];          // 1 where a coordinate counts (position, velocity, trajectory)
   double target[3];     // position, velocity
-  int velocity;         // trajectory: 1 compares v ("particles/v"), 0 compares x
+  int body;             // body_position, joint, joint_velocity: the body index
+  int adr, len;         // joint, joint_velocity: its block q[adr .. adr+len) (or of qd)
+  dpTrajField field;    // trajectory: the compared array
+  int *bidx;            // trajectory of bodies: body indices (n)
+  int *qsel;            // trajectory of bodies/q: the compared q indices (row of obs)
+  int row;              // trajectory: values per frame in obs (n × 3, or len of qsel)
   int nframes;          // trajectory: selected frames F
   int *frame_of_step;   // trajectory: steps + 1 entries, selected frame at step t or -1
-  double *obs;          // trajectory: nframes × n × 3 observed values (m or m/s)
+  double *obs;          // trajectory: nframes × row observed values (m, m/s or q's units)
   size_t nsel;          // prior: selected θ components
   size_t *index;        // prior: their θ indices
-  double *value;        // prior: their prior values
+  double *value;        // prior: their prior values; joint, joint_velocity: targets (len)
 } dpTerm;
 
 struct dpLoss {
@@ -42,6 +58,11 @@ struct dpLoss {
   int nterms;
   dpTerm *term;
   unsigned char *need;    // steps + 1: 1 where some state term reads x[t]
+  int body_poses;         // 1 when some term reads body origins (body_position, bodies/xpos)
+  // Work space for those terms, allocated once when the loss is bound (NULL otherwise):
+  // body origins (nb × 3), their adjoint (nb × 3) and dp_body_scratch_size doubles. A loss is
+  // therefore evaluated by one thread at a time.
+  double *xpos, *xpos_bar, *scratch;
 };
 
 // Name of a term type as written in the file ("position", ...).
@@ -50,5 +71,8 @@ const char *dp_loss_type_name(dpTermType type);
 void dp_loss_term_clear(dpTerm *t);
 // Fill loss->need from the bound terms. DP_ERR_NOMEM on allocation failure.
 dpStatus dp_loss_index_steps(dpLoss *loss, dpError *err);
+// Allocate the body-origin work space when some term reads body origins (after
+// dp_loss_index_steps). DP_ERR_NOMEM on allocation failure.
+dpStatus dp_loss_alloc_poses(dpLoss *loss, const dpModel *m, dpError *err);
 
 #endif

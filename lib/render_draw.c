@@ -1,7 +1,8 @@
-// Raster primitives: clipped rectangles, and anti-aliased capsules (thick lines), disks and
-// rings whose coverage is the distance from the pixel centre to the shape's edge, clamped to
-// one pixel (a box filter). Segments are first cut to the clip rectangle with the Liang–Barsky
-// algorithm (Liang & Barsky, "A new concept and method for line clipping", ACM TOG 3(1), 1984).
+// Raster primitives: clipped rectangles, and anti-aliased capsules (thick lines), disks, rings
+// and convex polygons whose coverage is the distance from the pixel centre to the shape's edge,
+// clamped to one pixel (a box filter). Segments are first cut to the clip rectangle with the
+// Liang–Barsky algorithm (Liang & Barsky, "A new concept and method for line clipping", ACM TOG
+// 3(1), 1984).
 #include <math.h>
 
 #include "render_draw.h"
@@ -201,4 +202,45 @@ void dp_draw_disk(const dpCanvas *c, double x, double y, double r, dpColor col) 
 
 void dp_draw_circle(const dpCanvas *c, double x, double y, double r, double width, dpColor col) {
   radial(c, x, y, r + 0.5 * width, r, 0.5 * width, 1, col);
+}
+
+void dp_draw_polygon_fill(const dpCanvas *c, const double *xy, int n, dpColor col) {
+  if (n < 3 || c->cx0 > c->cx1 || c->cy0 > c->cy1) {
+    return;
+  }
+  double area = 0, x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+  for (int k = 0; k < n; k++) {
+    const double *a = xy + 2 * k, *b = xy + 2 * ((k + 1) % n);
+    if (!isfinite(a[0]) || !isfinite(a[1])) {
+      return;
+    }
+    area += a[0] * b[1] - b[0] * a[1];
+    x0 = fmin(x0, a[0]);
+    x1 = fmax(x1, a[0]);
+    y0 = fmin(y0, a[1]);
+    y1 = fmax(y1, a[1]);
+  }
+  if (!(fabs(area) > 1e-12)) {
+    return;
+  }
+  // Outward normals point right of each edge for a positive (counter-clockwise) area.
+  double sign = area > 0 ? 1.0 : -1.0;
+  int ia = imax(c->cx0, (int)floor(fmax(x0 - 1, -1e6)));
+  int ib = imin(c->cx1, (int)ceil(fmin(x1 + 1, 1e6)));
+  int ja = imax(c->cy0, (int)floor(fmax(y0 - 1, -1e6)));
+  int jb = imin(c->cy1, (int)ceil(fmin(y1 + 1, 1e6)));
+  for (int j = ja; j <= jb; j++) {
+    for (int i = ia; i <= ib; i++) {
+      double d = -INFINITY;
+      for (int k = 0; k < n; k++) {
+        const double *a = xy + 2 * k, *b = xy + 2 * ((k + 1) % n);
+        double ex = b[0] - a[0], ey = b[1] - a[1], len = hypot(ex, ey);
+        if (len < 1e-12) {
+          continue;
+        }
+        d = fmax(d, sign * ((i - a[0]) * ey - (j - a[1]) * ex) / len);
+      }
+      dp_draw_blend(c, i, j, col, clamp01(0.5 - d));
+    }
+  }
 }

@@ -38,6 +38,11 @@ void dp_draw_line(const dpCanvas *c, double ax, double ay, double bx, double by,
 void dp_draw_disk(const dpCanvas *c, double x, double y, double r, dpColor col);
 // Circle of radius r with a ring of the given width.
 void dp_draw_circle(const dpCanvas *c, double x, double y, double r, double width, dpColor col);
+// Filled convex polygon of n vertices xy (n × 2: x, y pairs, in order around it, either
+// orientation), anti-aliased like the others: coverage clamp(0.5 − d) with d the largest signed
+// distance of the pixel centre to an edge line (exact inside and near the edges). Non-finite
+// vertices, n < 3 or no area draw nothing.
+void dp_draw_polygon_fill(const dpCanvas *c, const double *xy, int n, dpColor col);
 
 // ---- Text (render_font.c) -----------------------------------------------------------------
 // Glyph: 5 × 7 pixels above the baseline and one descender row below, advance 6, line height 9,

@@ -1,6 +1,8 @@
 // Tests of the YAML scene loader: the example scenes (counts and θ values at known paths), the
 // bad-scene corpus (message and position from each file's "# expect:" / "# where:" lines),
-// --set overrides (document, insertion, wildcards, θ after compile) and allocation failures.
+// --set overrides (document, insertion, wildcards, θ after compile), articulated bodies (every
+// joint, shape and actuator; mass properties against closed forms; errors with their positions)
+// and allocation failures.
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -229,7 +231,7 @@ START_TEST(test_all_scenes_load) {
     char path[512];
     snprintf(path, sizeof path, "scenes/%s", e->d_name);
     dpModel *m = load_ok(path, NULL, 0);
-    ck_assert_int_gt(m->np, 0);
+    ck_assert_int_gt(m->np + m->nb, 0);
     ck_assert_int_ne(m->scene_hash, 0);
     dp_model_free(m);
     count++;
@@ -697,6 +699,327 @@ START_TEST(test_overrides_key) {
 }
 END_TEST
 
+// ---- articulated bodies -------------------------------------------------------------------------
+
+// Every joint type, every shape type (a capsule by half_length and by fromto), mass properties
+// given, from the shapes and scaled to a given mass, both actuator types and the body contact.
+static const char *k_bodies =
+    "dt: 0.01\n"
+    "steps: 3\n"
+    "integrator: rk4\n"
+    "ground: {}\n"
+    "bodies:\n"
+    "  base:\n"
+    "    joint: fixed\n"
+    "    joint_pos: [0, 0, 1]\n"
+    "    shapes:\n"
+    "      - {type: box, half_extents: [0.1, 0.2, 0.3], density: 500, position: [1, 0, 0]}\n"
+    "  cart:\n"
+    "    parent: base\n"
+    "    joint: prismatic\n"
+    "    axis: [2, 0, 0]\n"
+    "    mass: 1.5\n"
+    "    com: [0, 0, 0.25]\n"
+    "    inertia: [0.1, 0.2, 0.3]\n"
+    "    armature: 0.05\n"
+    "    range: [-1, 1]\n"
+    "    limit_stiffness: 100\n"
+    "    limit_smoothing: 0.02\n"
+    "  arm:\n"
+    "    parent: cart\n"
+    "    axis: [0, 1, 0]\n"
+    "    mass: 2\n"
+    "    damping: 0.1\n"
+    "    q: 0.3\n"
+    "    qd: -0.5\n"
+    "    shapes:\n"
+    "      - {type: capsule, name: link, radius: 0.05, fromto: [0, 0, 0, 1, 0, 0]}\n"
+    "      - {type: capsule, radius: 0.05, half_length: 0.2, position: [0, 0, -1],\n"
+    "         quat: [1, 1, 0, 0], contact: false}\n"
+    "      - {type: capsule, radius: 0.01, fromto: [0, 0, 1, 0, 0, 0], density: 0}\n"
+    "  ball:\n"
+    "    parent: arm\n"
+    "    joint: ball\n"
+    "    joint_pos: [0, 0, -1]\n"
+    "    com: [0, 0, -0.5]\n"
+    "    q: [1, 0, 0.5, 0]\n"
+    "    qd: [0, 1, 0]\n"
+    "    damping: [0.1, 0.2, 0.3]\n"
+    "    shapes:\n"
+    "      - {type: sphere, radius: 0.1, position: [0, 0, -0.2], density: 800}\n"
+    "  free:\n"
+    "    joint: free\n"
+    "    q: [2, 0, 1]\n"
+    "    qd: 0.25\n"
+    "    mass: 1\n"
+    "    inertia: [0.1, 0.2, 0.3, 0.01, 0.02, 0.03]\n"
+    "  spin:\n"
+    "    joint: free\n"
+    "    q: [0, 0, 3, 0, 0, 0, 2]\n"
+    "    mass: 1\n"
+    "    inertia: [0.1, 0.1, 0.1]\n"
+    "actuators:\n"
+    "  push: {body: cart, gear: 2, ctrl_range: [-1, 2], ctrl_smoothing: 0.05, controls: 0.5}\n"
+    "  servo: {body: arm, type: position, kp: 100, kv: 10, controls: [0, 0.1, 0.2]}\n"
+    "contact:\n"
+    "  friction: 0.8\n"
+    "  damping_mode: approach\n"
+    "  damping_smoothing: 0.002\n";
+
+START_TEST(test_bodies) {
+  dpModel *m = parse_ok(k_bodies, NULL, 0);
+  ck_assert_int_eq(m->nb, 6);
+  ck_assert_int_eq(m->nsh, 5);
+  ck_assert_int_eq(m->na, 2);
+  ck_assert_int_eq(m->nq, 0 + 1 + 1 + 4 + 7 + 7);
+  ck_assert_int_eq(m->nv, 0 + 1 + 1 + 3 + 6 + 6);
+  const int parent[] = {-1, 0, 1, 2, -1, -1};
+  const dpJointType joint[] = {DP_JOINT_FIXED, DP_JOINT_PRISMATIC, DP_JOINT_REVOLUTE,
+                               DP_JOINT_BALL,  DP_JOINT_FREE,      DP_JOINT_FREE};
+  for (int i = 0; i < 6; i++) {
+    ck_assert_int_eq(m->bparent[i], parent[i]);
+    ck_assert_int_eq(m->bjoint[i], joint[i]);
+    ck_assert_int_eq(m->blimited[i], i == 1);
+  }
+  // Shape names: given, or the body's for the first shape and <body>_<k> after.
+  ck_assert_str_eq(m->shname[0], "base");
+  ck_assert_str_eq(m->shname[1], "link");
+  ck_assert_str_eq(m->shname[2], "arm_1");
+  ck_assert_str_eq(m->shname[3], "arm_2");
+  ck_assert_str_eq(m->shname[4], "ball");
+  ck_assert_int_eq(m->shtype[0], DP_SHAPE_BOX);
+  ck_assert_int_eq(m->shtype[1], DP_SHAPE_CAPSULE);
+  ck_assert_int_eq(m->shtype[4], DP_SHAPE_SPHERE);
+  ck_assert_int_eq(m->shbody[2], 2);
+  ck_assert_int_eq(m->shcontact[1], 1);
+  ck_assert_int_eq(m->shcontact[2], 0);
+
+  // Box mass properties from its density: m = ρ 8abc, Ixx = m (b² + c²)/3, com at its centre.
+  double mb = 500 * 8 * 0.1 * 0.2 * 0.3;
+  NEAR(theta(m, "bodies.base.mass", 0), mb);
+  NEAR(theta(m, "bodies.base.com", 0), 1);
+  NEAR(theta(m, "bodies.base.inertia", 0), mb * (0.04 + 0.09) / 3);
+  NEAR(theta(m, "bodies.base.inertia", 1), mb * (0.01 + 0.09) / 3);
+  NEAR(theta(m, "bodies.base.inertia", 2), mb * (0.01 + 0.04) / 3);
+  NEAR(theta(m, "bodies.base.inertia", 3), 0);
+  NEAR(theta(m, "bodies.base.joint_pos", 2), 1);
+  ck_assert_uint_eq(nselect(m, "bodies.base.q"), 0);  // a fixed joint has no coordinates
+  NEAR(theta(m, "shapes.base.size", 2), 0.3);
+  NEAR(theta(m, "shapes.base.position", 0), 1);
+
+  // Given mass, com and inertia; per-dof values; limits.
+  NEAR(theta(m, "bodies.cart.mass", 0), 1.5);
+  NEAR(theta(m, "bodies.cart.com", 2), 0.25);
+  NEAR(theta(m, "bodies.cart.inertia", 1), 0.2);
+  NEAR(theta(m, "bodies.cart.inertia", 5), 0);
+  NEAR(theta(m, "bodies.cart.armature", 0), 0.05);
+  NEAR(theta(m, "bodies.cart.range", 0), -1);
+  NEAR(theta(m, "bodies.cart.range", 1), 1);
+  NEAR(theta(m, "bodies.cart.limit_stiffness", 0), 100);
+  NEAR(theta(m, "bodies.cart.limit_damping", 0), 1);  // the default
+  NEAR(theta(m, "bodies.cart.limit_smoothing", 0), 0.02);
+  ck_assert_uint_eq(nselect(m, "bodies.arm.range"), 0);  // no limits
+
+  // A capsule from fromto: the midpoint, half the length, z turned onto x (a quarter turn
+  // about y); one pointing down z: a half turn about x.
+  NEAR(theta(m, "shapes.link.position", 0), 0.5);
+  NEAR(theta(m, "shapes.link.size", 0), 0.05);
+  NEAR(theta(m, "shapes.link.size", 1), 0.5);
+  ck_assert_uint_eq(nselect(m, "shapes.link.size"), 2);
+  NEAR(m->shquat[4 * 1 + 0], sqrt(0.5));
+  NEAR(m->shquat[4 * 1 + 1], 0);
+  NEAR(m->shquat[4 * 1 + 2], sqrt(0.5));
+  NEAR(m->shquat[4 * 1 + 3], 0);
+  NEAR(m->shquat[4 * 3 + 0], 0);
+  NEAR(m->shquat[4 * 3 + 1], 1);
+  NEAR(theta(m, "shapes.arm_2.position", 2), 0.5);
+  NEAR(m->shquat[4 * 2 + 0], sqrt(0.5));  // [1, 1, 0, 0] normalized
+  NEAR(m->shquat[4 * 2 + 1], sqrt(0.5));
+
+  // Mass given, inertia from the shapes scaled to it (the density-0 capsule adds nothing).
+  NEAR(theta(m, "bodies.arm.mass", 0), 2);
+  double r = 0.05, h1 = 0.5, h2 = 0.2;
+  double mc1 = 1000 * M_PI * r * r * 2 * h1, ms = 1000 * 4.0 / 3.0 * M_PI * r * r * r;
+  double mc2 = 1000 * M_PI * r * r * 2 * h2, mt = mc1 + mc2 + 2 * ms;
+  NEAR(theta(m, "bodies.arm.com", 0), (mc1 + ms) * 0.5 / mt);
+  NEAR(theta(m, "bodies.arm.com", 2), (mc2 + ms) * -1.0 / mt);
+  double ix1 = 0.5 * mc1 * r * r + 0.4 * ms * r * r;  // capsule 1 lies along x
+  double ix2 = mc2 * (r * r / 4 + h2 * h2 / 3) + ms * (0.4 * r * r + h2 * h2 + 0.75 * h2 * r);
+  double cz = (mc2 + ms) * -1.0 / mt;
+  double ixx = ix1 + (mc1 + ms) * cz * cz + ix2 + (mc2 + ms) * (1 + cz) * (1 + cz);
+  NEAR(theta(m, "bodies.arm.inertia", 0), ixx * 2 / mt);
+  NEAR(theta(m, "bodies.arm.damping", 0), 0.1);
+  NEAR(theta(m, "bodies.arm.q", 0), 0.3);
+  NEAR(theta(m, "bodies.arm.qd", 0), -0.5);
+
+  // Mass from the sphere's density against the closed form; the given com replaces the
+  // shapes'; per-dof damping; the ball's quaternion as given (normalized by the initial state).
+  double msph = 800 * 4.0 / 3.0 * M_PI * 0.001;
+  NEAR(theta(m, "bodies.ball.mass", 0), msph);
+  NEAR(theta(m, "bodies.ball.inertia", 0), 0.4 * msph * 0.01);
+  NEAR(theta(m, "bodies.ball.inertia", 2), 0.4 * msph * 0.01);
+  NEAR(theta(m, "bodies.ball.com", 2), -0.5);
+  NEAR(theta(m, "bodies.ball.damping", 1), 0.2);
+  NEAR(theta(m, "bodies.ball.damping", 2), 0.3);
+  NEAR(theta(m, "bodies.ball.armature", 2), 0);
+  NEAR(theta(m, "bodies.ball.q", 2), 0.5);
+  NEAR(theta(m, "bodies.ball.qd", 1), 1);
+
+  // Free joints: a position alone (identity orientation), or position and quaternion.
+  const double free_q[7] = {2, 0, 1, 1, 0, 0, 0}, spin_q[7] = {0, 0, 3, 0, 0, 0, 2};
+  for (size_t k = 0; k < 7; k++) {
+    NEAR(theta(m, "bodies.free.q", k), free_q[k]);
+    NEAR(theta(m, "bodies.spin.q", k), spin_q[k]);
+  }
+  for (size_t k = 0; k < 6; k++) {
+    NEAR(theta(m, "bodies.free.qd", k), 0.25);
+  }
+  NEAR(theta(m, "bodies.free.inertia", 5), 0.03);
+
+  // Actuators: controls as one number and as a list; the smooth clamp.
+  ck_assert_int_eq(m->atype[0], DP_ACTUATOR_MOTOR);
+  ck_assert_int_eq(m->atype[1], DP_ACTUATOR_POSITION);
+  ck_assert_int_eq(m->abody[0], 1);
+  ck_assert_int_eq(m->abody[1], 2);
+  ck_assert_int_eq(m->alimited[0], 1);
+  ck_assert_int_eq(m->alimited[1], 0);
+  NEAR(m->arange[1], 2);
+  NEAR(m->arange[2], 0.05);
+  NEAR(theta(m, "actuators.push.gear", 0), 2);
+  ck_assert_uint_eq(nselect(m, "actuators.push.kp"), 0);
+  NEAR(theta(m, "actuators.servo.kp", 0), 100);
+  NEAR(theta(m, "actuators.servo.kv", 0), 10);
+  for (size_t t = 0; t < 3; t++) {
+    NEAR(theta(m, "actuators.push.controls", t), 0.5);
+    NEAR(theta(m, "actuators.servo.controls", t), 0.1 * (double)t);
+  }
+
+  // Body contact; the rest keeps the ground's defaults.
+  dpColliderDef g = dp_default_collider_def(DP_COLLIDER_GROUND);
+  NEAR(theta(m, "contact.friction", 0), 0.8);
+  NEAR(theta(m, "contact.damping_smoothing", 0), 0.002);
+  NEAR(theta(m, "contact.stiffness", 0), g.stiffness);
+  ck_assert(isinf(theta(m, "contact.friction_damping", 0)));
+  dp_model_free(m);
+
+  // Defaults: a revolute joint about z to the world, contact: {} as the ground's defaults.
+  m = parse_ok("dt: 1\nsteps: 1\nbodies:\n  b: {mass: 1, inertia: [1, 1, 1]}\n", NULL, 0);
+  ck_assert_int_eq(m->bjoint[0], DP_JOINT_REVOLUTE);
+  ck_assert_int_eq(m->bparent[0], -1);
+  ck_assert(isinf(theta(m, "contact.damping_smoothing", 0)));
+  NEAR(theta(m, "contact.friction", 0), g.friction);
+  NEAR(theta(m, "bodies.b.com", 0), 0);
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_bodies_set) {
+  const char *sets[] = {"bodies.arm.mass=3",        "bodies.cart.damping=0.5",
+                        "bodies.arm.shapes.0.radius=0.07", "actuators.push.gear=3",
+                        "actuators.servo.controls=[1, 2, 3]", "contact.friction=0.25",
+                        "shapes.ball.size=0.2",     "bodies.free.q=[1, 2, 3, 0, 1, 0, 0]",
+                        "joint=x"};
+  // The last one: a document value that names nothing, to be rejected.
+  dpError err = parse_bad(k_bodies, sets, 9, "unknown path 'joint'");
+  ck_assert_str_eq(err.file, "--set joint=x");
+  dpModel *m = parse_ok(k_bodies, sets, 8);
+  NEAR(theta(m, "bodies.arm.mass", 0), 3);
+  NEAR(theta(m, "bodies.cart.damping", 0), 0.5);  // inserted into the document
+  NEAR(theta(m, "shapes.link.size", 0), 0.07);
+  NEAR(theta(m, "actuators.push.gear", 0), 3);
+  NEAR(theta(m, "actuators.servo.controls", 2), 3);
+  NEAR(theta(m, "contact.friction", 0), 0.25);
+  NEAR(theta(m, "shapes.ball.size", 0), 0.2);  // θ only: the mass stays the document's
+  NEAR(theta(m, "bodies.ball.mass", 0), 800 * 4.0 / 3.0 * M_PI * 0.001);
+  NEAR(theta(m, "bodies.free.q", 4), 1);
+  dp_model_free(m);
+  // The contact entries exist whenever there are bodies: --set reaches them through θ.
+  const char *c[] = {"contact.friction=0.5", "bodies.*.mass=2"};
+  m = parse_ok("dt: 1\nsteps: 1\nbodies:\n  a: {mass: 1, inertia: [1, 1, 1]}\n"
+               "  b: {mass: 1, inertia: [1, 1, 1]}\n",
+               c, 2);
+  NEAR(theta(m, "contact.friction", 0), 0.5);
+  NEAR(theta(m, "bodies.b.mass", 0), 2);
+  dp_model_free(m);
+
+  const char *bad_key[] = {"bodies.arm.mas=2"};
+  parse_bad(k_bodies, bad_key, 1,
+            "unknown path 'bodies.arm.mas' (did you mean 'bodies.arm.mass'?)");
+  const char *bad_shape[] = {"bodies.arm.shapes.1.radus=2"};
+  parse_bad(k_bodies, bad_shape, 1, "(did you mean 'bodies.arm.shapes.1.radius'?)");
+  const char *bad_size[] = {"shapes.ball.size=0"};
+  parse_bad(k_bodies, bad_size, 1, "'size' must be > 0 (got 0)");
+  const char *zero_half[] = {"shapes.link.size=[0.1, 0]"};  // a capsule's half-length may be 0
+  m = parse_ok(k_bodies, zero_half, 1);
+  NEAR(theta(m, "shapes.link.size", 1), 0);
+  dp_model_free(m);
+  const char *long_list[] = {"bodies.spin.inertia=[1, 1, 1, 0, 0, 0, 0]"};
+  parse_bad(k_bodies, long_list, 1, "'inertia' must be [Ixx, Iyy, Izz] or");
+  const char *euler[] = {"integrator=explicit_euler"};
+  err = parse_bad(k_bodies, euler, 1, "explicit_euler is not available with bodies");
+  ck_assert_str_eq(err.file, "--set integrator=explicit_euler");
+}
+END_TEST
+
+START_TEST(test_bodies_errors) {
+  const char *head = "dt: 1\nsteps: 2\nbodies:\n";
+  char buf[1024];
+  struct {
+    const char *body;
+    const char *expect;
+    int line, column;
+    const char *key;
+  } cases[] = {
+      {"  a: {mass: 1, inertia: [1, 1, 1], parent: a}\n", "a body cannot be its own parent", 4,
+       44, "bodies.a.parent"},
+      {"  a: {mass: 1, inertia: [1, 1, 1], joint: free, q: [0, 0]}\n",
+       "'q' of a free joint must be [x, y, z] or [x, y, z, w, qx, qy, qz] (got 2 numbers)", 4, 52,
+       "bodies.a.q"},
+      {"  a: {mass: 1, inertia: [1, 1, 1], joint: ball, qd: [0, 0]}\n",
+       "'qd' must be a number or a list of 3 numbers (got 2)", 4, 53, "bodies.a.qd"},
+      {"  a: {mass: 1, inertia: [1, 1, 1], joint: fixed, q: 1}\n",
+       "body 'a': 'q' needs a joint that moves (the joint is fixed)", 4, 53, "bodies.a.q"},
+      {"  a: {mass: 1, inertia: [1, 1, 1], range: [1, -1]}\n",
+       "'range' must be [lower, upper] with lower < upper (got [1, -1])", 4, 43, "bodies.a.range"},
+      {"  a: {mass: 1, inertia: [1, 1, 1], axis: [0, 0, 0]}\n", "'axis' must be a non-zero vector",
+       4, 42, "bodies.a.axis"},
+      {"  a: {mass: 1}\n", "'mass' without 'inertia' needs shapes to compute the inertia from", 4,
+       13, "bodies.a.inertia"},
+      {"  a: {mass: 1, inertia: [1, 1, 1], shapes: [{type: cone}]}\n",
+       "body 'a', shapes[0]: 'type' must be one of sphere, capsule, box (got 'cone')", 4, 52,
+       "bodies.a.shapes.0.type"},
+      {"  a:\n    shapes: [{type: sphere, radius: 1, half_extents: [1, 1, 1]}]\n",
+       "'half_extents' is only for boxes", 5, 40, "bodies.a.shapes.0.half_extents"},
+      {"  a:\n    shapes: [{type: capsule, radius: 1, fromto: [1, 1, 1, 1, 1, 1]}]\n",
+       "'fromto' needs two distinct points", 5, 49, "bodies.a.shapes.0.fromto"},
+      {"  a:\n    shapes: [{type: sphere, radius: 1}, {type: sphere, radius: 1, name: a}]\n",
+       "duplicate shape name 'a'", 5, 73, NULL},
+      {"  a:\n    shapes: [{type: sphere, radius: 1, quat: [0, 0, 0, 0]}]\n",
+       "'quat' must be a non-zero quaternion [w, x, y, z]", 5, 46, "bodies.a.shapes.0.quat"},
+      {"  world: {mass: 1, inertia: [1, 1, 1]}\n", "'world' is not a body name", 4, 3,
+       "bodies.world"},
+      {"  a: {mass: 1, inertia: [1, 1, 1]}\nactuators:\n  m: {body: a, type: position}\n",
+       "actuator 'm': missing required key 'kp'", 6, 6, "actuators.m.kp"},
+      {"  a: {mass: 1, inertia: [1, 1, 1]}\nactuators:\n  m: {body: a, ctrl_range: [1, 1]}\n",
+       "'ctrl_range' must be [lower, upper] with lower < upper (got [1, 1])", 6, 28,
+       "actuators.m.ctrl_range"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    snprintf(buf, sizeof buf, "%s%s", head, cases[i].body);
+    dpError err = parse_bad(buf, NULL, 0, cases[i].expect);
+    ck_assert_msg(err.line == cases[i].line && err.column == cases[i].column,
+                  "case %zu (%s): at %d:%d, expected %d:%d", i, err.message, err.line, err.column,
+                  cases[i].line, cases[i].column);
+    if (cases[i].key != NULL) {
+      ck_assert_str_eq(err.key, cases[i].key);
+    }
+  }
+  parse_bad("dt: 1\nsteps: 1\ncontact: {friction: 1}\n", NULL, 0,
+            "'contact' sets the contact between bodies, and the scene has no bodies");
+  parse_bad("dt: 1\nsteps: 1\nbodies: [a]\n", NULL, 0, "'bodies' must be a mapping (got a list)");
+}
+END_TEST
+
 // ---- allocation failures ------------------------------------------------------------------------
 
 START_TEST(test_alloc_failures) {
@@ -705,7 +1028,10 @@ START_TEST(test_alloc_failures) {
                      "cloth:\n  c: {n: 2, mass: 1, structural: {stiffness: 1}, pinned: [[0, 0]]}\n"
                      "ground: {}\ncontrols: {values: [0, 0, 1]}\n"
                      "parameters:\n  - {path: particles.a.mass}\n"
-                     "overrides: {springs.c_s0.stiffness: 2, 'particles.*.mass': 0.5}\n";
+                     "overrides: {springs.c_s0.stiffness: 2, 'particles.*.mass': 0.5}\n"
+                     "bodies:\n  b: {joint: ball, damping: [1, 2, 3], shapes: [{type: sphere, "
+                     "radius: 1}]}\n  c: {parent: b, mass: 1, inertia: [1, 1, 1]}\n"
+                     "actuators:\n  u: {body: c, controls: [1, 2, 3]}\ncontact: {friction: 1}\n";
   const char *sets[] = {"particles.a.velocity=[1, 0, 0]", "springs.*.damping=0.5"};
   tu_fail_alloc f = {0, -1, 0};
   dp_set_allocator(tu_failing_alloc, &f);
@@ -760,6 +1086,11 @@ Suite *make_io_scene_suite(void) {
   tcase_add_test(tc, test_set_theta);
   tcase_add_test(tc, test_set_errors);
   tcase_add_test(tc, test_overrides_key);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("bodies");
+  tcase_add_test(tc, test_bodies);
+  tcase_add_test(tc, test_bodies_set);
+  tcase_add_test(tc, test_bodies_errors);
   suite_add_tcase(s, tc);
   tc = tcase_create("alloc");
   tcase_add_test(tc, test_alloc_failures);

@@ -1,8 +1,8 @@
 // Tests of the YAML emitter (lib/io_yaml_emit.c) and the scene writer (lib/io_scene_write.c):
 // layout and scalar round trips, every example scene written with a perturbed θ and read back
 // bit for bit, values in place and under `overrides:` (generated entities, pinned velocities,
-// rest lengths, controls, --set overrides), errors that leave nothing behind, and allocation
-// failures.
+// rest lengths, controls, --set overrides), every entry of articulated bodies in place, errors
+// that leave nothing behind, and allocation failures.
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -394,8 +394,8 @@ END_TEST
 // ---- writing scenes -----------------------------------------------------------------------------
 
 // Every example scene, with particle velocities and masses, rest lengths, ground friction,
-// gravity, box centres and controls changed, reads back bit for bit; scenes without generated
-// entities need no `overrides:`.
+// gravity, box centres, controls and the values of bodies, shapes, actuators and body contact
+// changed, reads back bit for bit; scenes without generated entities need no `overrides:`.
 START_TEST(test_write_scenes) {
   dir_make();
   DIR *d = opendir("scenes");
@@ -418,7 +418,12 @@ START_TEST(test_write_scenes) {
                      perturb(m, th, "ground.friction", 1.0, 0.05, 0) +
                      perturb(m, th, "gravity", 1.0, 0.125, 0.1) +
                      perturb(m, th, "boxes.*.center", 1.0, 0.01, 0) +
-                     perturb(m, th, "controls", 1.0, 0.5, 1e-3);
+                     perturb(m, th, "controls", 1.0, 0.5, 1e-3) +
+                     perturb(m, th, "bodies.*.*", 1.0625, 0, 0) +
+                     perturb(m, th, "bodies.*.q", 1.0, 0.01, 1e-3) +
+                     perturb(m, th, "shapes.*.*", 1.0625, 0, 0) +
+                     perturb(m, th, "actuators.*.*", 1.0625, 0.5, 1e-3) +
+                     perturb(m, th, "contact.*", 1.0625, 0, 0);
     ck_assert_uint_gt(changed, 3);
     char *text = write_and_check(src, NULL, 0, m, th, out);
     char *srctext = read_text(src);
@@ -543,6 +548,133 @@ START_TEST(test_write_in_place) {
 }
 END_TEST
 
+// A scene with every joint type, every shape (capsules by half_length and by fromto), both
+// actuator types, limits and body contact: every θ entry of the bodies, shapes, actuators and
+// contact changed is written at its place in the document (no `overrides:`) and reads back bit
+// for bit; a fromto capsule that moved becomes position, quat and half_length.
+static const char *k_write_bodies =
+    "dt: 0.01\n"
+    "steps: 3\n"
+    "integrator: rk4\n"
+    "ground: {}\n"
+    "bodies:\n"
+    "  base:\n"
+    "    joint: fixed\n"
+    "    shapes:\n"
+    "      - {type: box, half_extents: [0.1, 0.2, 0.3], density: 500}\n"
+    "  cart:\n"
+    "    parent: base\n"
+    "    joint: prismatic\n"
+    "    axis: [1, 0, 0]\n"
+    "    mass: 1.5\n"
+    "    inertia: [0.1, 0.2, 0.3]\n"
+    "    range: [-1, 1]\n"
+    "  arm:\n"
+    "    parent: cart\n"
+    "    axis: [0, 1, 0]\n"
+    "    mass: 2\n"
+    "    q: 0.3\n"
+    "    shapes:\n"
+    "      - {type: capsule, name: link, radius: 0.05, fromto: [0, 0, 0, 0.3, 0.4, -1]}\n"
+    "      - {type: capsule, radius: 0.05, half_length: 0.2, position: [0, 0, -1]}\n"
+    "  ball:\n"
+    "    parent: arm\n"
+    "    joint: ball\n"
+    "    joint_pos: [0, 0, -1]\n"
+    "    shapes:\n"
+    "      - {type: sphere, radius: 0.1, density: 800}\n"
+    "  free:\n"
+    "    joint: free\n"
+    "    q: [2, 0, 1]\n"
+    "    mass: 1\n"
+    "    inertia: [0.1, 0.2, 0.3, 0.01, 0.02, 0.03]\n"
+    "actuators:\n"
+    "  push: {body: cart, gear: 2, ctrl_range: [-1, 2]}\n"
+    "  servo: {body: arm, type: position, kp: 100, controls: [0, 0.1, 0.2]}\n";
+
+START_TEST(test_write_bodies) {
+  dir_make();
+  char src[512], out[512];
+  dir_file("bodies.yaml", src, sizeof src);
+  dir_file("out.yaml", out, sizeof out);
+  for (int variant = 0; variant < 2; variant++) {
+    // Without and with `contact:` (damping acting both ways: damping_smoothing is inf).
+    char text[4096];
+    snprintf(text, sizeof text, "%s%s", k_write_bodies,
+             variant == 0 ? "" : "contact: {friction: 0.5, damping_mode: both}\n");
+    write_text(src, text);
+    dpModel *m = load_ok(src, NULL, 0);
+    double *th = theta_copy(m);
+    // Scaling keeps inertias positive definite, ranges ordered and quaternions non-zero.
+    size_t changed = perturb(m, th, "bodies.*.*", 1.0625, 0, 0) +
+                     perturb(m, th, "bodies.*.qd", 1.0, 0.25, 0.125) +
+                     perturb(m, th, "bodies.*.damping", 1.0, 0.5, 0.0625) +
+                     perturb(m, th, "bodies.*.armature", 1.0, 0.25, 0.03125) +
+                     perturb(m, th, "bodies.*.com", 1.0, 0.01, 0.001) +
+                     perturb(m, th, "bodies.*.joint_pos", 1.0, 0.01, 0.001) +
+                     perturb(m, th, "bodies.*.q", 1.0, 0.01, 0.001) +
+                     perturb(m, th, "shapes.*.*", 1.125, 0.001, 0) +
+                     perturb(m, th, "actuators.*.*", 1.5, 0.1, 0.01) +
+                     perturb(m, th, "contact.*", 1.25, 0.5, 0);
+    th[index_of(m, "contact.damping_smoothing", 0)] = 0.002;  // inf → approach-only damping
+    ck_assert_uint_gt(changed, 100);
+    // Every entry of the new kinds changed (inf ones aside).
+    for (size_t i = 0; i < m->nparam; i++) {
+      const dpParam *p = &m->param[i];
+      if (strncmp(p->path, "bodies.", 7) == 0 || strncmp(p->path, "shapes.", 7) == 0 ||
+          strncmp(p->path, "actuators.", 10) == 0 || strncmp(p->path, "contact.", 8) == 0) {
+        int differs = 0;
+        for (size_t c = 0; c < p->len; c++) {
+          differs |= th[p->offset + c] != m->theta0[p->offset + c];
+        }
+        ck_assert_msg(differs || strcmp(p->path, "contact.friction_damping") == 0,
+                      "'%s' unchanged", p->path);
+      }
+    }
+    char *w = write_and_check(src, NULL, 0, m, th, out);
+    ck_assert_msg(strstr(w, "overrides:") == NULL, "needs no overrides:\n%s", w);
+    ck_assert_msg(strstr(w, "fromto") == NULL, "the moved fromto capsule stays:\n%s", w);
+    ck_assert_ptr_nonnull(strstr(w, "damping_mode: approach"));
+    ck_assert_ptr_nonnull(strstr(w, "\ncontact:"));
+    // The ball's per-dof damping as a list, a free joint's q as 7 numbers, the controls as
+    // steps numbers.
+    const char *want[] = {"damping: [0.625, 0.6875, 0.75]",
+                          "q: [2.1409999999999996, 0.017, 1.0805, 1.0815, 0.02, ",
+                          "controls: [0.11, 0.12000000000000001, 0.13]"};
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+      ck_assert_msg(strstr(w, want[k]) != NULL, "'%s' not in:\n%s", want[k], w);
+    }
+    // The written scene is written again unchanged.
+    dpModel *r = load_ok(out, NULL, 0);
+    char again[512];
+    dir_file("again.yaml", again, sizeof again);
+    char *w2 = write_and_check(out, NULL, 0, r, th, again);
+    ck_assert_str_eq(w2, w);
+    free(w2);
+    free(w);
+    dp_model_free(r);
+    free(th);
+    dp_model_free(m);
+  }
+
+  // Moving one shape of a body whose mass comes from its shapes writes the body's mass, com and
+  // inertia (as the model has them) next to the new geometry.
+  write_text(src, k_write_bodies);
+  dpModel *m = load_ok(src, NULL, 0);
+  double *th = theta_copy(m);
+  th[index_of(m, "shapes.ball.size", 0)] = 0.2;
+  th[index_of(m, "shapes.base.position", 2)] = 0.5;
+  char *w = write_and_check(src, NULL, 0, m, th, out);
+  ck_assert_msg(strstr(w, "radius: 0.2") != NULL, "%s", w);
+  ck_assert_msg(strstr(w, "position: [0.0, 0.0, 0.5]") != NULL, "%s", w);
+  ck_assert_msg(strstr(w, "inertia: [") != NULL && strstr(w, "overrides:") == NULL, "%s", w);
+  free(w);
+  free(th);
+  dp_model_free(m);
+  dir_remove();
+}
+END_TEST
+
 START_TEST(test_write_errors) {
   dir_make();
   char out[512], missing[512];
@@ -653,7 +785,19 @@ START_TEST(test_write_schema) {
   free(text);
   free(th);
   dp_model_free(m);
-  char cmd[2048];
+  char d[512];
+  dir_file("bodies.yaml", d, sizeof d);
+  write_text(src, k_write_bodies);
+  m = load_ok(src, NULL, 0);
+  th = theta_copy(m);
+  perturb(m, th, "bodies.*.*", 1.0625, 0, 0);
+  perturb(m, th, "shapes.*.*", 1.125, 0.001, 0);
+  perturb(m, th, "actuators.*.*", 1.5, 0.1, 0.01);
+  perturb(m, th, "contact.*", 1.25, 0.5, 0);
+  free(write_and_check(src, NULL, 0, m, th, d));
+  free(th);
+  dp_model_free(m);
+  char cmd[4096];
   snprintf(cmd, sizeof cmd,
            PYTHON " -c 'import json, sys; sys.path.insert(0, \"tests/py\"); "
                   "import validate_schemas as v, jsonschema; "
@@ -661,8 +805,8 @@ START_TEST(test_write_schema) {
                   "json.load(open(\"schemas/scene.schema.json\"))); "
                   "bad = [(p, v._problem(s, lambda f: v.yaml.load(f, Loader=v.CoreLoader), p)) "
                   "for p in sys.argv[1:]]; bad = [b for b in bad if b[1]]; bad and print(bad); "
-                  "sys.exit(1 if bad else 0)' '%s' '%s' '%s'",
-           a, b, c);
+                  "sys.exit(1 if bad else 0)' '%s' '%s' '%s' '%s'",
+           a, b, c, d);
   ck_assert_int_eq(system(cmd), 0);
   dir_remove();
 }
@@ -679,10 +823,15 @@ START_TEST(test_write_alloc_failures) {
                   "  p: {mass: 1, position: [0, 0, 2], pinned: true}\n"
                   "springs:\n  s: {a: a, anchor: [0, 0, 1], stiffness: 1}\n"
                   "cloth:\n  c: {n: 2, mass: 1, structural: {stiffness: 1}}\n"
-                  "controls: {particles: [a], values: [0, 0, 1]}\n");
+                  "controls: {particles: [a], values: [0, 0, 1]}\n"
+                  "bodies:\n  b: {joint: ball, shapes: [{type: capsule, radius: 0.1, "
+                  "fromto: [0, 0, 0, 0, 0, 1]}]}\n");
   const char *sets[] = {"particles.a.linear_drag=0.5", "springs.*.damping=0.25"};
   dpModel *m = load_ok(src, sets, 2);
   double *th = theta_copy(m);
+  th[index_of(m, "shapes.b.position", 0)] = 0.5;          // fromto rewritten, mass written
+  th[index_of(m, "bodies.b.damping", 1)] = 2;             // a list
+  th[index_of(m, "contact.damping_smoothing", 0)] = 0.1;  // contact: and damping_mode added
   th[index_of(m, "particles.a.position", 2)] = 0.5;   // in place, and the rest length
   th[index_of(m, "particles.p.velocity", 0)] = 1;     // pinned: overrides
   th[index_of(m, "springs.c_s1.stiffness", 0)] = 2;   // generated: overrides
@@ -725,6 +874,7 @@ Suite *make_io_scene_write_suite(void) {
   tcase_add_test(tc, test_write_scenes);
   tcase_add_test(tc, test_write_cloth);
   tcase_add_test(tc, test_write_in_place);
+  tcase_add_test(tc, test_write_bodies);
   tcase_add_test(tc, test_write_errors);
   tcase_add_test(tc, test_write_schema);
   suite_add_tcase(s, tc);

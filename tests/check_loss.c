@@ -1,6 +1,7 @@
 // Tests of the loss module: exact values of every term on hand-computed states, adjoints against
-// central differences (every state and θ component), accumulation, the step index, observed
-// trajectories (name mapping, frame selection), the bad-loss corpus and allocation failures.
+// central differences (every state and θ component; quaternions along tangent directions),
+// accumulation, the step index, observed trajectories (name mapping, frame selection; bodies
+// from a file written by dp_traj_frame), the bad-loss corpus and allocation failures.
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -506,7 +507,8 @@ static void obs_setup(void) {
 
 static void obs_teardown(void) {
   char path[128];
-  static const char *const files[] = {"obs.npz", "vel.npz", "anon.npz", "loss.json"};
+  static const char *const files[] = {"obs.npz", "vel.npz", "anon.npz", "loss.json",
+                                      "bodies.npz"};
   for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
     snprintf(path, sizeof path, "%s/%s", g_dir, files[k]);
     unlink(path);
@@ -793,18 +795,9 @@ END_TEST
 // ------------------------------------------------------------------------------------------
 // Allocation failures: the Nth allocation fails, for every N until parsing succeeds.
 
-START_TEST(test_alloc_failure) {
-  dpModel *m = test_model();
-  char json[1024];
-  snprintf(json, sizeof json,
-           "{\"description\": \"all kinds\", \"terms\": ["
-           "{\"type\": \"position\", \"particles\": \"sheet_*\", \"target\": [0, 0, 1]},"
-           "{\"type\": \"velocity\", \"particle\": \"ball\", \"step\": 3, \"target\": [0, 0, 0]},"
-           "{\"type\": \"trajectory\", \"file\": \"%s/obs.npz\", \"steps\": {\"every\": 2}},"
-           "{\"type\": \"control_effort\", \"weight\": 1e-3},"
-           "{\"type\": \"kinetic_energy\", \"particles\": [\"ball\", \"bob\"]},"
-           "{\"type\": \"prior\", \"path\": \"springs.*.stiffness\", \"value\": [1, 2]}]}",
-           g_dir);
+// Parse json bound to m with the Nth allocation failing, for every N until parsing succeeds:
+// each failure is DP_ERR_NOMEM and leaks nothing.
+static void alloc_failure_loop(const dpModel *m, const char *json) {
   int failures = 0, ok = 0;
   for (long n = 0; n < 2000 && !ok; n++) {
     dpError err;
@@ -828,6 +821,541 @@ START_TEST(test_alloc_failure) {
   }
   ck_assert_int_eq(ok, 1);
   ck_assert_int_gt(failures, 10);
+}
+
+START_TEST(test_alloc_failure) {
+  dpModel *m = test_model();
+  char json[1024];
+  snprintf(json, sizeof json,
+           "{\"description\": \"all kinds\", \"terms\": ["
+           "{\"type\": \"position\", \"particles\": \"sheet_*\", \"target\": [0, 0, 1]},"
+           "{\"type\": \"velocity\", \"particle\": \"ball\", \"step\": 3, \"target\": [0, 0, 0]},"
+           "{\"type\": \"trajectory\", \"file\": \"%s/obs.npz\", \"steps\": {\"every\": 2}},"
+           "{\"type\": \"control_effort\", \"weight\": 1e-3},"
+           "{\"type\": \"kinetic_energy\", \"particles\": [\"ball\", \"bob\"]},"
+           "{\"type\": \"prior\", \"path\": \"springs.*.stiffness\", \"value\": [1, 2]}]}",
+           g_dir);
+  alloc_failure_loop(m, json);
+  dp_model_free(m);
+}
+END_TEST
+
+// ------------------------------------------------------------------------------------------
+// Articulated bodies: body_position, joint, joint_velocity, trajectories of bodies/xpos and
+// bodies/q, and actuator controls in control_effort.
+
+// One particle "ball" and a tree: base (prismatic along x, at (0, 0, 1)) → arm (revolute about
+// y, 0.3 m along x) → hand (revolute about z, 0.5 m below) and weld (fixed, 0.1 m along x);
+// floater (free) → wrist (ball, at (0.2, 0.1, 0)). A motor on base and a servo on arm; a box,
+// a capsule and a sphere. T = 10 steps.
+static dpModel *body_model(void) {
+  dpError err;
+  dp_error_clear(&err);
+  dpModel *m = dp_model_new();
+  m->dt = T_DT;
+  m->steps = T_STEPS;
+  dpParticleDef pd = dp_default_particle_def();
+  ck_assert_int_eq(dp_model_add_particle(m, "ball", &pd, &err), 0);
+  static const struct {
+    const char *name;
+    int parent;
+    dpJointType joint;
+    double pos[3], axis[3];
+  } bodies[] = {
+      {"base", -1, DP_JOINT_PRISMATIC, {0, 0, 1}, {1, 0, 0}},
+      {"arm", 0, DP_JOINT_REVOLUTE, {0.3, 0, 0}, {0, 1, 0}},
+      {"hand", 1, DP_JOINT_REVOLUTE, {0, 0, -0.5}, {0, 0, 1}},
+      {"weld", 1, DP_JOINT_FIXED, {0.1, 0, 0}, {0, 0, 1}},
+      {"floater", -1, DP_JOINT_FREE, {0, 0, 0}, {0, 0, 1}},
+      {"wrist", 4, DP_JOINT_BALL, {0.2, 0.1, 0}, {0, 0, 1}},
+  };
+  for (int i = 0; i < 6; i++) {
+    dpBodyDef d = dp_default_body_def();
+    d.parent = bodies[i].parent;
+    d.joint = bodies[i].joint;
+    memcpy(d.joint_pos, bodies[i].pos, sizeof d.joint_pos);
+    memcpy(d.axis, bodies[i].axis, sizeof d.axis);
+    if (d.joint == DP_JOINT_FREE || d.joint == DP_JOINT_BALL) {
+      d.q0[0] = d.joint == DP_JOINT_FREE ? 0.0 : 1.0;
+      d.q0[3] = d.joint == DP_JOINT_FREE ? 1.0 : 0.0;
+    }
+    ck_assert_msg(dp_model_add_body(m, bodies[i].name, &d, &err) == i, "%s", err.message);
+  }
+  dpShapeDef sh = dp_default_shape_def(DP_SHAPE_BOX);
+  sh.body = 4;
+  ck_assert_int_eq(dp_model_add_shape(m, "crate", &sh, &err), 0);
+  sh = dp_default_shape_def(DP_SHAPE_CAPSULE);
+  sh.body = 1;
+  ck_assert_int_eq(dp_model_add_shape(m, "bone", &sh, &err), 1);
+  sh = dp_default_shape_def(DP_SHAPE_SPHERE);
+  sh.body = 2;
+  ck_assert_int_eq(dp_model_add_shape(m, "fist", &sh, &err), 2);
+  dpActuatorDef a = dp_default_actuator_def(DP_ACTUATOR_MOTOR);
+  a.body = 0;
+  ck_assert_int_eq(dp_model_add_actuator(m, "slide", &a, &err), 0);
+  a = dp_default_actuator_def(DP_ACTUATOR_POSITION);
+  a.body = 1;
+  ck_assert_int_eq(dp_model_add_actuator(m, "shoulder", &a, &err), 1);
+  ck_assert_msg(dp_model_finalize(m, &err) == DP_OK, "finalize: %s", err.message);
+  return m;
+}
+
+// A random state of body_model: every component in [-1, 1], quaternions normalized.
+static double *body_state_random(const dpModel *m, tu_rng *r) {
+  size_t ns = dp_model_nstate(m);
+  double *s = malloc(ns * sizeof *s);
+  for (size_t i = 0; i < ns; i++) {
+    s[i] = tu_uniform(r, -1.0, 1.0);
+  }
+  double *q = s + dp_model_q_offset(m);
+  for (int b = 0; b < m->nb; b++) {
+    if (m->bjoint[b] == DP_JOINT_BALL || m->bjoint[b] == DP_JOINT_FREE) {
+      double *Q = q + m->bqadr[b] + (m->bjoint[b] == DP_JOINT_FREE ? 3 : 0);
+      double n = sqrt(Q[0] * Q[0] + Q[1] * Q[1] + Q[2] * Q[2] + Q[3] * Q[3]);
+      for (int k = 0; k < 4; k++) {
+        Q[k] /= n;
+      }
+    }
+  }
+  return s;
+}
+
+// 1 when q component k (0..nq) lies in a quaternion block; *start receives the block's start.
+static int in_quat(const dpModel *m, int k, int *start) {
+  for (int b = 0; b < m->nb; b++) {
+    int a = m->bqadr[b] + (m->bjoint[b] == DP_JOINT_FREE ? 3 : 0);
+    if ((m->bjoint[b] == DP_JOINT_BALL || m->bjoint[b] == DP_JOINT_FREE) && k >= a && k < a + 4) {
+      *start = a;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+// adj_dp_loss_step on body_model at step t against central differences: every state component
+// outside the quaternions, each quaternion along three random tangent directions δ (δ·Q = 0;
+// the adjoint's projection s_bar·δ), and every θ component, with θ = θ0 whose joint positions
+// are moved at random. Returns the sum of |adjoint|.
+static double grad_check_bodies(const dpLoss *loss, const dpModel *m, int t, uint64_t seed,
+                                const char *what) {
+  tu_rng r = {seed};
+  size_t ns = dp_model_nstate(m), nt = m->ntheta, qo = dp_model_q_offset(m);
+  double *s = body_state_random(m, &r), *th = theta_copy(m);
+  for (size_t k = 0; k < 3 * (size_t)m->nb; k++) {
+    th[m->off.joint_pos + k] += tu_uniform(&r, -0.5, 0.5);
+  }
+  double *s_bar = calloc(ns, sizeof *s_bar), *th_bar = calloc(nt, sizeof *th_bar);
+  double L_bar = tu_uniform(&r, 0.5, 1.5), mag = 0.0, fd;
+  adj_dp_loss_step(loss, m, th, t, s, th_bar, s_bar, L_bar);
+  for (size_t i = 0; i < ns; i++) {
+    int start;
+    if (i >= qo && i < qo + (size_t)m->nq && in_quat(m, (int)(i - qo), &start)) {
+      continue;
+    }
+    FD(eval_step(loss, m, th, t, s), s, i, L_bar, fd);
+    TU_ASSERT_GRAD(what, i, s_bar[i], fd, 1e-6, 1e-8);
+    note_err(s_bar[i], fd);
+    mag += fabs(s_bar[i]);
+  }
+  for (int b = 0; b < m->nb; b++) {
+    if (m->bjoint[b] != DP_JOINT_BALL && m->bjoint[b] != DP_JOINT_FREE) {
+      continue;
+    }
+    double *Q = s + qo + m->bqadr[b] + (m->bjoint[b] == DP_JOINT_FREE ? 3 : 0);
+    const double *G = s_bar + (Q - s);
+    for (int dir = 0; dir < 3; dir++) {
+      double d[4], dq = 0.0, Q0[4], h = 1e-6;
+      for (int k = 0; k < 4; k++) {
+        d[k] = tu_uniform(&r, -1.0, 1.0);
+        dq += d[k] * Q[k];
+        Q0[k] = Q[k];
+      }
+      double an = 0.0;
+      for (int k = 0; k < 4; k++) {
+        d[k] -= dq * Q[k];
+        an += G[k] * d[k];
+      }
+      for (int k = 0; k < 4; k++) {
+        Q[k] = Q0[k] + h * d[k];
+      }
+      double lp = eval_step(loss, m, th, t, s);
+      for (int k = 0; k < 4; k++) {
+        Q[k] = Q0[k] - h * d[k];
+      }
+      double lm = eval_step(loss, m, th, t, s);
+      memcpy(Q, Q0, sizeof Q0);
+      fd = L_bar * (lp - lm) / (2.0 * h);
+      TU_ASSERT_GRAD(what, 1000 + 10 * b + dir, an, fd, 1e-6, 1e-8);
+      note_err(an, fd);
+      mag += fabs(an);
+    }
+  }
+  for (size_t k = 0; k < nt; k++) {
+    if (!isfinite(th[k])) {
+      continue;
+    }
+    FD(eval_step(loss, m, th, t, s), th, k, L_bar, fd);
+    TU_ASSERT_GRAD(what, k, th_bar[k], fd, 1e-6, 1e-8);
+    note_err(th_bar[k], fd);
+    mag += fabs(th_bar[k]);
+  }
+  free(s);
+  free(th);
+  free(s_bar);
+  free(th_bar);
+  return mag;
+}
+
+// A state of body_model with base at x = 0.2, arm turned π/2 about y, floater at (1, 2, 3)
+// turned π about z, wrist turned π/2 about x; velocities 0.1, 0.2, ...
+static double *body_state_known(const dpModel *m) {
+  double *s = calloc(dp_model_nstate(m), sizeof *s);
+  double *q = s + dp_model_q_offset(m), *qd = s + dp_model_qd_offset(m);
+  q[m->bqadr[0]] = 0.2;
+  q[m->bqadr[1]] = M_PI / 2;
+  q[m->bqadr[2]] = 0.3;
+  double *f = q + m->bqadr[4];
+  set3(f, 1, 2, 3);
+  f[3] = 0;
+  f[4] = 0;
+  f[5] = 0;
+  f[6] = 1;
+  double *w = q + m->bqadr[5];
+  w[0] = w[1] = sqrt(0.5);
+  w[2] = w[3] = 0;
+  for (int k = 0; k < m->nv; k++) {
+    qd[k] = 0.1 * (k + 1);
+  }
+  return s;
+}
+
+START_TEST(test_body_values) {
+  dpModel *m = body_model();
+  double *s = body_state_known(m), *th = theta_copy(m);
+  // Forward kinematics: base (0.2, 0, 1); arm (0.5, 0, 1), its z axis turned onto x, so hand
+  // (0.5 − 0.5, 0, 1) = (0, 0, 1); wrist: (1, 2, 3) + Rz(π)·(0.2, 0.1, 0) = (0.8, 1.9, 3).
+  dpLoss *loss = parse_ok(m, "{\"terms\": ["
+                             "{\"type\": \"body_position\", \"body\": \"hand\", \"target\": [1, 2, "
+                             "3], \"weight\": 2},"
+                             "{\"type\": \"body_position\", \"body\": \"wrist\", \"step\": 4, "
+                             "\"target\": [0, 0, 0], \"components\": [0, 1]}]}");
+  ck_assert_str_eq(dp_loss_term_kind(loss, 0), "body_position");
+  ck_assert_double_eq_tol(eval_step(loss, m, th, T_STEPS, s), 2.0 * (1 + 4 + 4), 1e-12);
+  ck_assert_double_eq_tol(eval_step(loss, m, th, 4, s), 0.8 * 0.8 + 1.9 * 1.9, 1e-12);
+  ck_assert_double_eq(eval_step(loss, m, th, 3, s), 0.0);
+  dp_loss_free(loss);
+
+  // joint: componentwise over q (a number applies to every coordinate); joint_velocity on qd.
+  loss = parse_ok(m, "{\"terms\": ["
+                     "{\"type\": \"joint\", \"body\": \"floater\", \"target\": [1, 2, 3, 1, 0, 0, "
+                     "0], \"weight\": 0.5},"
+                     "{\"type\": \"joint\", \"body\": \"arm\", \"target\": 1, \"step\": 2},"
+                     "{\"type\": \"joint_velocity\", \"body\": \"wrist\", \"target\": 0, "
+                     "\"step\": 2}]}");
+  ck_assert_str_eq(dp_loss_term_kind(loss, 1), "joint");
+  ck_assert_str_eq(dp_loss_term_kind(loss, 2), "joint_velocity");
+  // floater's quaternion (0, 0, 0, 1) against (1, 0, 0, 0): componentwise 1 + 1 = 2.
+  ck_assert_double_eq_tol(eval_step(loss, m, th, T_STEPS, s), 0.5 * 2.0, 1e-15);
+  int va = m->bvadr[5];
+  double want = (M_PI / 2 - 1) * (M_PI / 2 - 1);
+  for (int k = 0; k < 3; k++) {
+    want += (0.1 * (va + k + 1)) * (0.1 * (va + k + 1));
+  }
+  ck_assert_double_eq_tol(eval_step(loss, m, th, 2, s), want, 1e-15);
+  dp_loss_free(loss);
+
+  // control_effort: the particle controls (none here) and every actuator control.
+  th[m->off.act_controls + 3] = 2.0;             // slide at step 3
+  th[m->off.act_controls + T_STEPS + 9] = -0.5;  // shoulder at step 9
+  loss = parse_ok(m, "{\"terms\": [{\"type\": \"control_effort\", \"weight\": 3}]}");
+  ck_assert_double_eq_tol(eval_params(loss, m, th), 3.0 * (4.0 + 0.25), 1e-15);
+  dp_loss_free(loss);
+  free(s);
+  free(th);
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_body_grads) {
+  static const struct {
+    const char *json;
+    int step;
+  } cases[] = {
+      {"{\"type\": \"body_position\", \"body\": \"hand\", \"target\": [0.5, -1, 2], "
+       "\"weight\": 3}",
+       T_STEPS},
+      {"{\"type\": \"body_position\", \"body\": \"wrist\", \"step\": 2, \"target\": [1, 1, 1], "
+       "\"components\": [0, 2]}",
+       2},
+      {"{\"type\": \"body_position\", \"body\": \"weld\", \"step\": 0, \"target\": [0, 1, 0]}",
+       0},
+      {"{\"type\": \"joint\", \"body\": \"floater\", \"target\": [1, 2, 3, 0.5, 0.5, 0.5, 0.5], "
+       "\"step\": 5}",
+       5},
+      {"{\"type\": \"joint\", \"body\": \"base\", \"target\": 0.25, \"weight\": 2}", T_STEPS},
+      {"{\"type\": \"joint_velocity\", \"body\": \"floater\", \"target\": [0, 0, 1, 0, 0, 0]}",
+       T_STEPS},
+  };
+  dpModel *m = body_model();
+  for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+    char json[512];
+    snprintf(json, sizeof json, "{\"terms\": [%s]}", cases[k].json);
+    dpLoss *loss = parse_ok(m, json);
+    ck_assert_int_eq(dp_loss_needs_step(loss, cases[k].step), 1);
+    double mag = grad_check_bodies(loss, m, cases[k].step, 4000 + k, cases[k].json);
+    ck_assert_msg(mag > 0.0, "zero adjoint for %s", cases[k].json);
+    dp_loss_free(loss);
+  }
+  // Two body-origin terms at one step share one kinematics pass; the adjoint still adds up.
+  dpLoss *loss = parse_ok(m, "{\"terms\": ["
+                             "{\"type\": \"body_position\", \"body\": \"hand\", \"target\": [0, "
+                             "0, 0]},"
+                             "{\"type\": \"body_position\", \"body\": \"wrist\", \"target\": [1, "
+                             "0, 0]},"
+                             "{\"type\": \"joint\", \"body\": \"arm\", \"target\": 0.5},"
+                             "{\"type\": \"position\", \"particle\": \"ball\", \"target\": [0, 0, "
+                             "1]}]}");
+  ck_assert(grad_check_bodies(loss, m, T_STEPS, 4100, "several body terms") > 0.0);
+  dp_loss_free(loss);
+  // control_effort over the actuator controls.
+  loss = parse_ok(m, "{\"terms\": [{\"type\": \"control_effort\", \"weight\": 0.5}]}");
+  ck_assert(grad_check_params(loss, m, 4200, "control_effort with actuators") > 0.0);
+  dp_loss_free(loss);
+  dp_model_free(m);
+}
+END_TEST
+
+// A trajectory of body_model written by dp_traj_open / dp_traj_frame from random states at steps
+// 0, 5 and 10: the writer's arrays, then fits against it.
+START_TEST(test_body_trajectory) {
+  dpModel *m = body_model();
+  double *th = theta_copy(m);
+  th[m->off.act_controls + 2] = 0.7;  // slide at step 2
+  char path[128];
+  snprintf(path, sizeof path, "%s/bodies.npz", g_dir);
+  double *states[3];
+  dpError err;
+  dp_error_clear(&err);
+  // The writer: q, qd, poses, actuator controls by step, names in meta.json.
+  {
+    dpTrajectory *tr = NULL;
+    ck_assert_int_eq(dp_traj_open(path, m, th, "check_loss", 5, -1, &tr, &err), DP_OK);
+    tu_rng r = {99};
+    for (int f = 0; f < 3; f++) {
+      states[f] = body_state_random(m, &r);
+      ck_assert_int_eq(dp_traj_frame(tr, 5 * f, states[f], &err), DP_OK);
+    }
+    ck_assert_msg(dp_traj_commit(tr, &err) == DP_OK, "%s", err.message);
+  }
+  dpNpz *z = NULL;
+  ck_assert_int_eq(dp_npz_read(path, &z, &err), DP_OK);
+  const dpNpzEntry *q = dp_npz_get(z, "bodies/q"), *qd = dp_npz_get(z, "bodies/qd");
+  const dpNpzEntry *xp = dp_npz_get(z, "bodies/xpos"), *xq = dp_npz_get(z, "bodies/xquat");
+  const dpNpzEntry *u = dp_npz_get(z, "actuators/controls"), *meta = dp_npz_get(z, "meta.json");
+  ck_assert(q != NULL && qd != NULL && xp != NULL && xq != NULL && u != NULL && meta != NULL);
+  ck_assert_int_eq(q->ndim, 2);
+  ck_assert_uint_eq(q->shape[0], 3);
+  ck_assert_uint_eq(q->shape[1], (size_t)m->nq);
+  ck_assert_uint_eq(qd->shape[1], (size_t)m->nv);
+  ck_assert_int_eq(xp->ndim, 3);
+  ck_assert_uint_eq(xp->shape[1], (size_t)m->nb);
+  ck_assert_uint_eq(xp->shape[2], 3);
+  ck_assert_uint_eq(xq->shape[2], 4);
+  ck_assert_int_eq(u->ndim, 2);
+  ck_assert_uint_eq(u->shape[0], T_STEPS);
+  ck_assert_uint_eq(u->shape[1], 2);
+  ck_assert_double_eq(u->data[2 * 2 + 0], 0.7);
+  double *scratch = malloc(dp_body_scratch_size(m) * sizeof *scratch);
+  double xpos[18], xquat[24];
+  for (int f = 0; f < 3; f++) {
+    const double *sf = states[f];
+    for (int k = 0; k < m->nq; k++) {
+      ck_assert_double_eq(q->data[f * m->nq + k], sf[dp_model_q_offset(m) + k]);
+    }
+    for (int k = 0; k < m->nv; k++) {
+      ck_assert_double_eq(qd->data[f * m->nv + k], sf[dp_model_qd_offset(m) + k]);
+    }
+    dp_body_poses(m, th, sf, xpos, xquat, scratch);
+    for (int k = 0; k < 3 * m->nb; k++) {
+      ck_assert_double_eq(xp->data[f * 3 * m->nb + k], xpos[k]);
+    }
+    for (int k = 0; k < 4 * m->nb; k++) {
+      ck_assert_double_eq(xq->data[f * 4 * m->nb + k], xquat[k]);
+    }
+  }
+  free(scratch);
+  static const char *const keys[] = {
+      "\"bodies\": [\"base\", \"arm\", \"hand\", \"weld\", \"floater\", \"wrist\"]",
+      "\"joints\": [\"prismatic\", \"revolute\", \"revolute\", \"fixed\", \"free\", \"ball\"]",
+      "\"parents\": [-1, 0, 1, 1, -1, 4]",
+      "\"qadr\": [0, 1, 2, 3, 3, 10]",
+      "\"vadr\": [0, 1, 2, 3, 3, 9]",
+      "\"shapes\": [\"crate\", \"bone\", \"fist\"]",
+      "\"actuators\": [\"slide\", \"shoulder\"]",
+  };
+  // cJSON_Print puts tabs and newlines between items: compare with whitespace removed.
+  char flat[4096];
+  size_t n = 0;
+  for (const char *c = meta->text; *c != '\0' && n + 1 < sizeof flat; c++) {
+    if (*c != ' ' && *c != '\t' && *c != '\n') {
+      flat[n++] = *c;
+    }
+  }
+  flat[n] = '\0';
+  for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+    char want[256];
+    size_t w = 0;
+    for (const char *c = keys[k]; *c != '\0'; c++) {
+      if (*c != ' ') {
+        want[w++] = *c;
+      }
+    }
+    want[w] = '\0';
+    ck_assert_msg(strstr(flat, want) != NULL, "meta.json lacks %s:\n%s", want, meta->text);
+  }
+  dp_npz_free(z);
+
+  // Fits: the states that wrote the file match it exactly; their gradients check.
+  const char *fields[] = {"\"field\": \"bodies/xpos\"",
+                          "\"field\": \"bodies/xpos\", \"bodies\": [\"wrist\", \"hand\"], "
+                          "\"components\": [2]",
+                          "\"field\": \"bodies/q\"",
+                          "\"field\": \"bodies/q\", \"bodies\": \"*r*\", \"steps\": [5]"};
+  for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
+    dpLoss *loss = parse_traj(m, "bodies.npz", fields[k]);
+    ck_assert_int_eq(dp_loss_needs_step(loss, 5), 1);
+    ck_assert_int_eq(dp_loss_needs_step(loss, 4), 0);
+    ck_assert_double_eq_tol(eval_step(loss, m, th, 5, states[1]), 0.0, 1e-24);
+    ck_assert_double_gt(eval_step(loss, m, th, 5, states[0]), 1e-3);
+    ck_assert(grad_check_bodies(loss, m, 5, 4300 + k, fields[k]) > 0.0);
+    dp_loss_free(loss);
+  }
+  // bodies/q of "*r*" (arm, floater, wrist) at step 5 only: hand's angle does not count.
+  dpLoss *loss = parse_traj(m, "bodies.npz", fields[3]);
+  states[1][dp_model_q_offset(m) + m->bqadr[2]] += 1.0;
+  ck_assert_double_eq_tol(eval_step(loss, m, th, 5, states[1]), 0.0, 1e-24);
+  states[1][dp_model_q_offset(m) + m->bqadr[1]] += 2.0;  // arm off by 2, one frame: 4
+  ck_assert_double_eq_tol(eval_step(loss, m, th, 5, states[1]), 4.0, 1e-12);
+  dp_loss_free(loss);
+
+  // Errors of body trajectories.
+  char json[512];
+  snprintf(json, sizeof json,
+           "{\"terms\": [{\"type\": \"trajectory\", \"file\": \"%s\", \"field\": \"bodies/q\", "
+           "\"components\": [0]}]}",
+           path);
+  parse_bad(m, json, "key 'components' does not apply to field 'bodies/q'", 0, 0);
+  snprintf(json, sizeof json,
+           "{\"terms\": [{\"type\": \"trajectory\", \"file\": \"%s\", \"field\": \"bodies/xpos\", "
+           "\"particles\": [\"ball\"]}]}",
+           path);
+  parse_bad(m, json, "key 'particles' does not apply to field 'bodies/xpos' (use 'bodies')", 0,
+            0);
+  snprintf(json, sizeof json,
+           "{\"terms\": [{\"type\": \"trajectory\", \"file\": \"%s\", \"bodies\": [\"arm\"]}]}",
+           path);
+  parse_bad(m, json, "key 'bodies' does not apply to field 'particles/x' (use 'particles')", 0,
+            0);
+  snprintf(json, sizeof json,
+           "{\"terms\": [{\"type\": \"trajectory\", \"file\": \"%s\", \"field\": \"bodies/xpos\", "
+           "\"bodies\": [\"hnd\"]}]}",
+           path);
+  parse_bad(m, json, "unknown body 'hnd' (did you mean 'hand'?)", 0, 0);
+  snprintf(json, sizeof json,
+           "{\"terms\": [{\"type\": \"trajectory\", \"file\": \"%s\", \"field\": \"bodies/q\", "
+           "\"bodies\": [\"weld\"]}]}",
+           path);
+  parse_bad(m, json, "have no joint coordinates (fixed joints)", 0, 0);
+  snprintf(json, sizeof json,
+           "{\"terms\": [{\"type\": \"trajectory\", \"file\": \"%s\", \"field\": \"bodies/qq\"}]}",
+           path);
+  parse_bad(m, json, "'field' must be \"particles/x\", \"particles/v\", \"bodies/xpos\" or", 0,
+            0);
+  // The scene without bodies cannot read body fields.
+  dpModel *pm = test_model();
+  snprintf(json, sizeof json,
+           "{\"terms\": [{\"type\": \"trajectory\", \"file\": \"%s\", "
+           "\"field\": \"bodies/xpos\"}]}",
+           path);
+  parse_bad(pm, json, "field 'bodies/xpos' needs bodies, and the scene has none", 0, 0);
+  dp_model_free(pm);
+  for (int f = 0; f < 3; f++) {
+    free(states[f]);
+  }
+  unlink(path);
+  free(th);
+  dp_model_free(m);
+}
+END_TEST
+
+// Binding body terms (and their work space) fails cleanly at every allocation.
+START_TEST(test_body_alloc_failure) {
+  dpModel *m = body_model();
+  char path[128], json[1024];
+  snprintf(path, sizeof path, "%s/bodies.npz", g_dir);
+  double *states[3];
+  {
+    dpError err;
+    dp_error_clear(&err);
+    dpTrajectory *tr = NULL;
+    ck_assert_int_eq(dp_traj_open(path, m, m->theta0, "check_loss", 5, -1, &tr, &err), DP_OK);
+    tu_rng r = {5};
+    for (int f = 0; f < 3; f++) {
+      states[f] = body_state_random(m, &r);
+      ck_assert_int_eq(dp_traj_frame(tr, 5 * f, states[f], &err), DP_OK);
+      free(states[f]);
+    }
+    ck_assert_int_eq(dp_traj_commit(tr, &err), DP_OK);
+  }
+  snprintf(json, sizeof json,
+           "{\"terms\": [{\"type\": \"body_position\", \"body\": \"hand\", "
+           "\"target\": [0, 0, 1]},"
+           "{\"type\": \"joint\", \"body\": \"floater\", \"target\": 0},"
+           "{\"type\": \"trajectory\", \"file\": \"%s\", \"field\": \"bodies/q\"},"
+           "{\"type\": \"trajectory\", \"file\": \"%s\", \"field\": \"bodies/xpos\", "
+           "\"bodies\": \"w*\"},"
+           "{\"type\": \"control_effort\"}]}",
+           path, path);
+  alloc_failure_loop(m, json);
+  unlink(path);
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_body_errors) {
+  dpModel *m = body_model();
+  parse_bad(m, "{\"terms\": [\n  {\"type\": \"body_position\", \"body\": \"hnd\", "
+               "\"target\": [0, 0, 0]}\n]}",
+            "term 1: unknown body 'hnd' (did you mean 'hand'?)", 2, 37);
+  parse_bad(m, "{\"terms\": [{\"type\": \"body_position\", \"target\": [0, 0, 0]}]}",
+            "term 1: missing 'body'", 1, 12);
+  parse_bad(m, "{\"terms\": [{\"type\": \"body_position\", \"body\": \"hand\", "
+               "\"target\": [0, 0]}]}",
+            "'target' must be a list of 3 numbers (got 2)", 0, 0);
+  parse_bad(m, "{\"terms\": [{\"type\": \"body_position\", \"body\": 3, \"target\": [0, 0, 0]}]}",
+            "'body' must name a body (got number)", 0, 0);
+  parse_bad(m, "{\"terms\": [{\"type\": \"joint\", \"body\": \"floater\", \"target\": [0, 0, 0]}]}",
+            "'target' must have 7 numbers, one per coordinate of the free joint of body "
+            "'floater' (got 3)",
+            1, 59);
+  parse_bad(m, "{\"terms\": [{\"type\": \"joint_velocity\", \"body\": \"wrist\", "
+               "\"target\": [0, 0, 0, 0]}]}",
+            "'target' must have 3 numbers, one per velocity of the ball joint of body 'wrist' "
+            "(got 4)",
+            0, 0);
+  parse_bad(m, "{\"terms\": [{\"type\": \"joint\", \"body\": \"arm\", \"target\": \"up\"}]}",
+            "'target' must be a number or a list of numbers (got string)", 0, 0);
+  parse_bad(m, "{\"terms\": [{\"type\": \"joint\", \"body\": \"weld\", \"target\": 0}]}",
+            "body 'weld' has a fixed joint: it has no joint coordinates to compare", 1, 38);
+  parse_bad(m, "{\"terms\": [{\"type\": \"joint\", \"body\": \"arm\", \"target\": 0, "
+               "\"components\": [0]}]}",
+            "key 'components' does not apply to a 'joint' term", 0, 0);
+  parse_bad(m, "{\"terms\": [{\"type\": \"body_positon\", \"body\": \"arm\"}]}",
+            "unknown term type 'body_positon' (did you mean 'body_position'?)", 0, 0);
+  dp_model_free(m);
+  m = test_model();
+  parse_bad(m, "{\"terms\": [{\"type\": \"joint\", \"body\": \"arm\", \"target\": 0}]}",
+            "unknown body 'arm' (the scene has no bodies)", 0, 0);
   dp_model_free(m);
 }
 END_TEST
@@ -863,6 +1391,16 @@ Suite *make_loss_suite(void) {
   tcase_add_test(tc, test_trajectory_by_index);
   tcase_add_test(tc, test_load_relative);
   tcase_add_test(tc, test_alloc_failure);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("bodies");
+  tcase_add_checked_fixture(tc, obs_setup, obs_teardown);
+  tcase_add_test(tc, test_body_values);
+  tcase_add_test(tc, test_body_grads);
+  tcase_add_test(tc, test_body_trajectory);
+  tcase_add_test(tc, test_body_errors);
+  tcase_add_test(tc, test_body_alloc_failure);
+  tcase_add_checked_fixture(tc, NULL, report_max_err);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("errors");

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "check_suites.h"
+#include "core_text.h"
 #include "dp/dp.h"
 #include "testutil.h"
 

@@ -729,7 +729,7 @@ START_TEST(test_render_bounds) {
   dpModel *m = scene_model();
   const double *x0 = m->theta0 + m->off.x0;
   double lo[3], hi[3];
-  dp_render_bounds(m, NULL, x0, 1, lo, hi);
+  dp_render_bounds(m, NULL, x0, NULL, NULL, 1, lo, hi);
   // x: sphere -0.75 .. anchor 1.5; y: box -0.3 .. sphere 0.85; z: ground 0.1 .. anchor 1.4
   const double elo[3] = {-0.75, -0.3, 0.1}, ehi[3] = {1.5, 0.85, 1.4};
   for (int k = 0; k < 3; k++) {
@@ -744,14 +744,14 @@ START_TEST(test_render_bounds) {
   frames[6 + 0] = 3.0;   // frame 1, particle a, x
   frames[12 + 2] = NAN;  // frame 2, particle a, z
   frames[12 + 1] = -9;   // same point: ignored as a whole
-  dp_render_bounds(m, NULL, frames, 3, lo, hi);
+  dp_render_bounds(m, NULL, frames, NULL, NULL, 3, lo, hi);
   ck_assert_double_eq(hi[0], 3.0);
   ck_assert_double_eq_tol(lo[1], -0.3, 1e-12);
   // theta given: a moved ground.
   double *th = malloc(m->ntheta * sizeof *th);
   memcpy(th, m->theta0, m->ntheta * sizeof *th);
   th[m->off.cgeom] = -2.0;
-  dp_render_bounds(m, th, x0, 1, lo, hi);
+  dp_render_bounds(m, th, x0, NULL, NULL, 1, lo, hi);
   ck_assert_double_eq(lo[2], -2.0);
   free(th);
   dp_model_free(m);
@@ -764,7 +764,7 @@ START_TEST(test_render_bounds) {
   p.position[0] = 5;
   ck_assert_int_eq(dp_model_add_particle(m, "p", &p, &err), 0);
   ck_assert_int_eq(dp_model_finalize(m, &err), DP_OK);
-  dp_render_bounds(m, NULL, m->theta0 + m->off.x0, 1, lo, hi);
+  dp_render_bounds(m, NULL, m->theta0 + m->off.x0, NULL, NULL, 1, lo, hi);
   ck_assert_double_eq(lo[0], 4.5);
   ck_assert_double_eq(hi[0], 5.5);
   ck_assert_double_eq(hi[2] - lo[2], 1.0);
@@ -774,14 +774,15 @@ START_TEST(test_render_bounds) {
   g.height = 0.25;
   ck_assert_int_eq(dp_model_add_collider(m, "ground", &g, &err), 0);
   ck_assert_int_eq(dp_model_finalize(m, &err), DP_OK);
-  dp_render_bounds(m, NULL, NULL, 0, lo, hi);
+  dp_render_bounds(m, NULL, NULL, NULL, NULL, 0, lo, hi);
   ck_assert_double_eq(lo[0], -0.5);
   ck_assert_double_eq(hi[1], 0.5);
   ck_assert_double_eq(lo[2], 0.25);
   ck_assert_double_eq(hi[2], 0.25);
   dpImage *img = NULL;
   ck_assert_int_eq(dp_image_new(100, 80, &img, &err), DP_OK);
-  ck_assert_int_eq(dp_render_frame(m, NULL, NULL, 0, DP_VIEW_XZ, lo, hi, img, &err), DP_OK);
+  ck_assert_int_eq(dp_render_frame(m, NULL, NULL, NULL, NULL, 0, DP_VIEW_XZ, lo, hi, img, &err),
+                   DP_OK);
   viewMap v = view_map(DP_VIEW_XZ, lo, hi, 100, 80);
   const double gp[3] = {0, 0, 0.25};
   ck_assert_uint_eq(rgb_at(img, 50, map_row(&v, gp)), C_GROUND);
@@ -795,7 +796,7 @@ START_TEST(test_render_frame_pixels) {
   double x[6];
   memcpy(x, m->theta0 + m->off.x0, sizeof x);
   double lo[3], hi[3];
-  dp_render_bounds(m, NULL, x, 1, lo, hi);
+  dp_render_bounds(m, NULL, x, NULL, NULL, 1, lo, hi);
   tmpDir d;
   tmpdir_make(&d, "render");
   char path[128];
@@ -805,8 +806,9 @@ START_TEST(test_render_frame_pixels) {
   ck_assert_int_eq(dp_image_new(W, H, &img, &err), DP_OK);
   const dpView views[3] = {DP_VIEW_XZ, DP_VIEW_XY, DP_VIEW_YZ};
   for (int k = 0; k < 3; k++) {
-    ck_assert_msg(dp_render_frame(m, NULL, x, 0.25, views[k], lo, hi, img, &err) == DP_OK, "%s",
-                  err.message);
+    ck_assert_msg(
+        dp_render_frame(m, NULL, x, NULL, NULL, 0.25, views[k], lo, hi, img, &err) == DP_OK,
+        "%s", err.message);
     tmpdir_file(&d, "frame.png", path, sizeof path);
     dpImage *back = png_round_trip(img, path);
     viewMap v = view_map(views[k], lo, hi, W, H);
@@ -841,26 +843,30 @@ START_TEST(test_render_frame_pixels) {
   double moved[6];
   memcpy(moved, x, sizeof moved);
   moved[3] += 0.3;
-  ck_assert_int_eq(dp_render_frame(m, NULL, moved, 0.5, DP_VIEW_XZ, lo, hi, img, &err), DP_OK);
+  ck_assert_int_eq(
+      dp_render_frame(m, NULL, moved, NULL, NULL, 0.5, DP_VIEW_XZ, lo, hi, img, &err), DP_OK);
   viewMap v = view_map(DP_VIEW_XZ, lo, hi, W, H);
   ck_assert_uint_ne(rgb_at(img, map_col(&v, x + 3), map_row(&v, x + 3)), C_PINNED);
   ck_assert_uint_eq(rgb_at(img, map_col(&v, moved + 3), map_row(&v, moved + 3)), C_PINNED);
   // Non-finite positions are skipped, not drawn.
   moved[0] = NAN;
-  ck_assert_int_eq(dp_render_frame(m, NULL, moved, 0.5, DP_VIEW_XZ, lo, hi, img, &err), DP_OK);
+  ck_assert_int_eq(
+      dp_render_frame(m, NULL, moved, NULL, NULL, 0.5, DP_VIEW_XZ, lo, hi, img, &err), DP_OK);
   ck_assert_uint_ne(rgb_at(img, map_col(&v, x), map_row(&v, x)), C_PARTICLE);
 
   // Errors.
   dp_error_clear(&err);
-  ck_assert_int_eq(dp_render_frame(m, NULL, x, 0, (dpView)7, lo, hi, img, &err), DP_ERR_INVALID);
-  dp_error_clear(&err);
-  ck_assert_int_eq(dp_render_frame(m, NULL, NULL, 0, DP_VIEW_XZ, lo, hi, img, &err),
+  ck_assert_int_eq(dp_render_frame(m, NULL, x, NULL, NULL, 0, (dpView)7, lo, hi, img, &err),
                    DP_ERR_INVALID);
   dp_error_clear(&err);
-  ck_assert_int_eq(dp_render_frame(m, NULL, x, 0, DP_VIEW_XZ, lo, hi, NULL, &err), DP_ERR_INVALID);
+  ck_assert_int_eq(dp_render_frame(m, NULL, NULL, NULL, NULL, 0, DP_VIEW_XZ, lo, hi, img, &err),
+                   DP_ERR_INVALID);
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_render_frame(m, NULL, x, NULL, NULL, 0, DP_VIEW_XZ, lo, hi, NULL, &err),
+                   DP_ERR_INVALID);
   double badlo[3] = {lo[0], NAN, lo[2]};
   dp_error_clear(&err);
-  ck_assert_int_eq(dp_render_frame(m, NULL, x, 0, DP_VIEW_XZ, badlo, hi, img, &err),
+  ck_assert_int_eq(dp_render_frame(m, NULL, x, NULL, NULL, 0, DP_VIEW_XZ, badlo, hi, img, &err),
                    DP_ERR_INVALID);
   dp_image_free(img);
   dp_model_free(m);
@@ -873,12 +879,13 @@ START_TEST(test_render_mixed_model) {
   dpModel *m = tu_mixed_model(DP_SEMI_IMPLICIT_EULER, 1, 4);
   const double *x = m->theta0 + m->off.x0;
   double lo[3], hi[3];
-  dp_render_bounds(m, NULL, x, 1, lo, hi);
+  dp_render_bounds(m, NULL, x, NULL, NULL, 1, lo, hi);
   dpError err = {0};
   dpImage *img = NULL;
   ck_assert_int_eq(dp_image_new(320, 240, &img, &err), DP_OK);
   for (int view = 0; view < 3; view++) {
-    ck_assert_int_eq(dp_render_frame(m, NULL, x, 0, (dpView)view, lo, hi, img, &err), DP_OK);
+    ck_assert_int_eq(
+        dp_render_frame(m, NULL, x, NULL, NULL, 0, (dpView)view, lo, hi, img, &err), DP_OK);
     viewMap v = view_map((dpView)view, lo, hi, 320, 240);
     for (int i = 0; i < m->np; i++) {
       unsigned c = rgb_at(img, map_col(&v, x + 3 * i), map_row(&v, x + 3 * i));
@@ -886,6 +893,134 @@ START_TEST(test_render_mixed_model) {
     }
   }
   dp_image_free(img);
+  dp_model_free(m);
+}
+END_TEST
+
+// Articulated bodies: crate (free joint, box 0.2 × 0.1 × 0.2 half extents) at (0.3, 0, 0.2);
+// pole (revolute about y) 0.8 m to the crate's −x with a capsule (radius 0.05, half-length 0.2)
+// centred 0.3 m up its z; ball (fixed) 0.6 m below the pole with a sphere of radius 0.15.
+static dpModel *body_scene(void) {
+  dpError err = {0};
+  dpModel *m = dp_model_new();
+  dpBodyDef d = dp_default_body_def();
+  d.joint = DP_JOINT_FREE;
+  d.q0[0] = 0.3;
+  d.q0[2] = 0.2;
+  d.q0[3] = 1.0;
+  ck_assert_int_eq(dp_model_add_body(m, "crate", &d, &err), 0);
+  d = dp_default_body_def();
+  d.parent = 0;
+  d.axis[1] = 1.0;
+  d.axis[2] = 0.0;
+  d.joint_pos[0] = -0.8;
+  ck_assert_int_eq(dp_model_add_body(m, "pole", &d, &err), 1);
+  d = dp_default_body_def();
+  d.parent = 1;
+  d.joint = DP_JOINT_FIXED;
+  d.joint_pos[2] = -0.6;
+  ck_assert_int_eq(dp_model_add_body(m, "ball", &d, &err), 2);
+  dpShapeDef s = dp_default_shape_def(DP_SHAPE_BOX);
+  s.body = 0;
+  s.size[0] = 0.2;
+  s.size[1] = 0.1;
+  s.size[2] = 0.2;
+  ck_assert_int_eq(dp_model_add_shape(m, "box", &s, &err), 0);
+  s = dp_default_shape_def(DP_SHAPE_CAPSULE);
+  s.body = 1;
+  s.pos[2] = 0.3;
+  s.size[0] = 0.05;
+  s.size[1] = 0.2;
+  ck_assert_int_eq(dp_model_add_shape(m, "rod", &s, &err), 1);
+  s = dp_default_shape_def(DP_SHAPE_SPHERE);
+  s.body = 2;
+  s.size[0] = 0.15;
+  ck_assert_int_eq(dp_model_add_shape(m, "bob", &s, &err), 2);
+  ck_assert_msg(dp_model_finalize(m, &err) == DP_OK, "%s", err.message);
+  return m;
+}
+
+#define C_BODY 0xE8C9A0u
+#define C_JOINT 0x202020u
+
+START_TEST(test_render_bodies) {
+  dpModel *m = body_scene();
+  dpError err = {0};
+  double *s = calloc(dp_model_nstate(m), sizeof *s);
+  double *scratch = malloc(dp_body_scratch_size(m) * sizeof *scratch);
+  dp_initial_state(m, m->theta0, s);
+  double bpos[9], bquat[12];
+  dp_body_poses(m, m->theta0, s, bpos, bquat, scratch);
+  // Bounds: the sphere's left and bottom, the box's right, the capsule's top; in y the sphere.
+  double lo[3], hi[3];
+  dp_render_bounds(m, NULL, NULL, bpos, bquat, 1, lo, hi);
+  const double elo[3] = {-0.65, -0.15, -0.55}, ehi[3] = {0.5, 0.15, 0.75};
+  for (int k = 0; k < 3; k++) {
+    ck_assert_double_eq_tol(lo[k], elo[k], 1e-12);
+    ck_assert_double_eq_tol(hi[k], ehi[k], 1e-12);
+  }
+  const int W = 400, H = 300;
+  dpImage *img = NULL;
+  ck_assert_int_eq(dp_image_new(W, H, &img, &err), DP_OK);
+  ck_assert_msg(
+      dp_render_frame(m, NULL, NULL, bpos, bquat, 0, DP_VIEW_XZ, lo, hi, img, &err) == DP_OK,
+      "%s", err.message);
+  viewMap v = view_map(DP_VIEW_XZ, lo, hi, W, H);
+  const struct {
+    double p[3];
+    unsigned want;
+    int equal;
+  } px[] = {
+      {{0.42, 0, 0.05}, C_BODY, 1},     // inside the box
+      {{0.55, 0, 0.2}, 0xFFFFFFu, 1},   // right of it
+      {{0.3, 0, 0.47}, 0xFFFFFFu, 1},   // above it
+      {{-0.47, 0, 0.6}, C_BODY, 1},     // inside the capsule
+      {{-0.4, 0, 0.6}, 0xFFFFFFu, 1},   // beside it
+      {{-0.5, 0, 0.73}, C_BODY, 1},     // in its round cap
+      {{-0.42, 0, -0.4}, C_BODY, 1},    // inside the sphere
+      {{-0.5, 0, -0.4}, C_JOINT, 1},    // the ball's origin
+      {{-0.3, 0, -0.4}, 0xFFFFFFu, 1},  // right of the sphere
+  };
+  for (size_t k = 0; k < sizeof px / sizeof px[0]; k++) {
+    unsigned c = rgb_at(img, map_col(&v, px[k].p), map_row(&v, px[k].p));
+    ck_assert_msg(c == px[k].want, "(%g, %g, %g): %06x, expected %06x", px[k].p[0], px[k].p[1],
+                  px[k].p[2], c, px[k].want);
+  }
+  // The bone from the crate's origin to the pole's: dark, halfway between them.
+  const double mid[3] = {-0.1, 0, 0.2};
+  unsigned c = rgb_at(img, map_col(&v, mid), map_row(&v, mid));
+  ck_assert_msg((c >> 16) < 0x80 && ((c >> 8) & 0xFF) < 0x80 && (c & 0xFF) < 0x80, "bone %06x",
+                c);
+
+  // The crate turned 45° about y: its square seen as a diamond (the pole moves with it).
+  double *q = s + dp_model_q_offset(m);
+  q[3] = cos(M_PI / 8);
+  q[5] = sin(M_PI / 8);
+  dp_body_poses(m, m->theta0, s, bpos, bquat, scratch);
+  ck_assert_int_eq(dp_render_frame(m, NULL, NULL, bpos, bquat, 0, DP_VIEW_XZ, lo, hi, img, &err),
+                   DP_OK);
+  const double tip[3] = {0.3 + 0.26, 0, 0.2}, corner[3] = {0.3 + 0.17, 0, 0.2 - 0.17};
+  ck_assert_uint_eq(rgb_at(img, map_col(&v, tip), map_row(&v, tip)), C_BODY);
+  ck_assert_uint_eq(rgb_at(img, map_col(&v, corner), map_row(&v, corner)), 0xFFFFFFu);
+  // Seen from above (x-y), the same diamond's x extent shows as the rectangle's width.
+  viewMap vxy = view_map(DP_VIEW_XY, lo, hi, W, H);
+  ck_assert_int_eq(dp_render_frame(m, NULL, NULL, bpos, bquat, 0, DP_VIEW_XY, lo, hi, img, &err),
+                   DP_OK);
+  const double top_in[3] = {0.3 + 0.26, 0.05, 0}, top_out[3] = {0.3 + 0.26, 0.14, 0};
+  ck_assert_uint_eq(rgb_at(img, map_col(&vxy, top_in), map_row(&vxy, top_in)), C_BODY);
+  ck_assert_uint_eq(rgb_at(img, map_col(&vxy, top_out), map_row(&vxy, top_out)), 0xFFFFFFu);
+
+  // Non-finite poses are skipped; missing poses are an error.
+  bpos[0] = NAN;
+  ck_assert_int_eq(dp_render_frame(m, NULL, NULL, bpos, bquat, 0, DP_VIEW_XZ, lo, hi, img, &err),
+                   DP_OK);
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_render_frame(m, NULL, NULL, NULL, bquat, 0, DP_VIEW_XZ, lo, hi, img, &err),
+                   DP_ERR_INVALID);
+  ck_assert_ptr_nonnull(strstr(err.message, "no body poses"));
+  dp_image_free(img);
+  free(s);
+  free(scratch);
   dp_model_free(m);
 }
 END_TEST
@@ -941,6 +1076,22 @@ START_TEST(test_draw_primitives) {
     ck_assert_uint_eq(rgb_at(img, 20 + r, 24), 0u);
   }
   ck_assert_uint_eq(rgb_at(img, 23, 22), 0u);
+  // A convex polygon in either orientation: the triangle (10, 10), (40, 10), (10, 40).
+  for (int orient = 0; orient < 2; orient++) {
+    memset(img->rgb, 0xFF, (size_t)64 * 48 * 3);
+    const double tri[2][6] = {{10, 10, 40, 10, 10, 40}, {10, 10, 10, 40, 40, 10}};
+    dp_draw_polygon_fill(&c, tri[orient], 3, 0x0000FF);
+    ck_assert_uint_eq(rgb_at(img, 15, 15), 0x0000FFu);
+    ck_assert_uint_eq(rgb_at(img, 30, 30), 0xFFFFFFu);  // beyond the hypotenuse
+    ck_assert_uint_eq(rgb_at(img, 5, 20), 0xFFFFFFu);
+    unsigned half = rgb_at(img, 25, 25);  // on the hypotenuse x + y = 50: half covered
+    ck_assert_uint_gt(half >> 16, 100);
+    ck_assert_uint_lt(half >> 16, 160);
+  }
+  const double flat[6] = {0, 0, 10, 10, 20, 20};  // no area: nothing
+  memset(img->rgb, 0xFF, (size_t)64 * 48 * 3);
+  dp_draw_polygon_fill(&c, flat, 3, 0x000000);
+  ck_assert_uint_eq(rgb_at(img, 10, 10), 0xFFFFFFu);
   dp_image_free(img);
 }
 END_TEST
@@ -967,6 +1118,7 @@ Suite *make_render_suite(void) {
   tcase_add_test(tc, test_render_bounds);
   tcase_add_test(tc, test_render_frame_pixels);
   tcase_add_test(tc, test_render_mixed_model);
+  tcase_add_test(tc, test_render_bodies);
   tcase_add_test(tc, test_draw_primitives);
   suite_add_tcase(s, tc);
   return s;

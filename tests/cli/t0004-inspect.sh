@@ -1,5 +1,5 @@
-# dp-inspect: summaries (NPZ, scene, CSV), --compare tolerances and failures, --plot series and
-# their errors, --render frames, bad usage.
+# dp-inspect: summaries (NPZ, scene with bodies, CSV), --compare tolerances and failures, --plot
+# series and their errors, --render frames (particles and bodies), bad usage.
 . tests/cli/lib.sh
 I=$BIN/dp-inspect
 S=$BIN/dp-simulate
@@ -184,6 +184,85 @@ expect_exit 2 "render with the wrong scene" $I --render scenes/cloth.yaml "$T/b.
 expect_grep "has 1 particle but the scene scenes/cloth.yaml has 256" "$T/err" "particle count mismatch named"
 expect_exit 2 "render without --frames" $I --render scenes/bounce.yaml "$T/b.npz"
 expect_exit 2 "render with one file" $I --render scenes/bounce.yaml --frames "$T/frames"
+
+# Articulated bodies: the scene table lists bodies, shapes and actuators; trajectories hold
+# bodies/q, bodies/qd, bodies/xpos, bodies/xquat and actuators/controls; frames draw them.
+cat >"$T/arm.yaml" <<'EOF'
+name: arm
+dt: 0.01
+steps: 20
+gravity: [0, 0, 0]
+bodies:
+  crate:
+    joint: free
+    q: [0.3, 0, 0.2, 1, 0, 0, 0]
+    shapes:
+      - {type: box, name: lid, half_extents: [0.2, 0.1, 0.2]}
+  pole:
+    parent: crate
+    joint: revolute
+    axis: [0, 1, 0]
+    joint_pos: [-0.8, 0, 0]
+    qd: 1.0
+    shapes:
+      - {type: capsule, name: rod, fromto: [0, 0, 0.1, 0, 0, 0.5], radius: 0.05}
+actuators:
+  hinge: {body: pole, type: position, kp: 10, kv: 1, ctrl_range: [-1, 1], ctrl_smoothing: 0.01}
+EOF
+expect_exit 0 "scene table with bodies" $I "$T/arm.yaml"
+expect_grep "0 colliders; 2 bodies (nq 8, nv 7), 2 shapes, 1 actuator" "$T/out" "bodies in the header"
+expect_grep_re "^  crate  *free  *world  *7  *6  *0  *0$" "$T/out" "free body row"
+expect_grep_re "^  pole  *revolute  *crate  *1  *1  *7  *6$" "$T/out" "revolute body row with parent and offsets"
+expect_grep_re "^  rod  *capsule  *pole  *yes$" "$T/out" "shape row"
+expect_grep_re "^  hinge  *position  *pole  *\[-1, 1\]$" "$T/out" "actuator row"
+expect_grep_re "^  bodies.pole.joint_pos  *(3,)  *\[-0.8, 0, 0\]  *-inf  *inf$" "$T/out" "body parameter paths"
+expect_grep_re "^  actuators.hinge.controls  *(20,)  *0 \.\. 0 " "$T/out" "actuator controls entry"
+expect_exit 0 "scene --json with bodies" $I "$T/arm.yaml" --json
+if $PY -c "
+import json
+d = json.load(open('$T/out'))
+b = {x['name']: x for x in d['bodies']}
+assert b['pole'] == {'name': 'pole', 'joint': 'revolute', 'parent': 'crate', 'nq': 1, 'nv': 1, 'qadr': 7, 'vadr': 6}, b
+assert b['crate']['parent'] is None and d['nq'] == 8 and d['nv'] == 7
+assert [s['name'] for s in d['shapes']] == ['lid', 'rod'] and d['shapes'][0]['type'] == 'box'
+assert d['actuators'] == [{'name': 'hinge', 'type': 'position', 'body': 'pole', 'ctrl_range': [-1, 1]}]
+assert 'shapes.rod.size' in {p['path'] for p in d['parameters']}
+" 2>"$T/py"; then ok "scene json with bodies"; else nok "scene json with bodies: $(cat "$T/py")"; fi
+$S "$T/arm.yaml" -o "$T/arm.npz" --quiet
+$S "$T/arm.yaml" -o "$T/arm_noise.npz" --quiet --noise 0.1
+expect_exit 0 "npz summary with bodies" $I "$T/arm.npz"
+expect_grep_re "^  bodies/xquat  *<f8  *(21, 2, 4)" "$T/out" "summary lists bodies/xquat"
+expect_grep "  joints: [free, revolute]" "$T/out" "meta.json joint types"
+if $PY -c "
+import json, zipfile
+import numpy as np
+z = np.load('$T/arm.npz')
+meta = json.loads(zipfile.ZipFile('$T/arm.npz').read('meta.json'))
+assert meta['bodies'] == ['crate', 'pole'] and meta['qadr'] == [0, 7] and meta['vadr'] == [0, 6], meta
+assert meta['shapes'] == ['lid', 'rod'] and meta['actuators'] == ['hinge'] and meta['parents'] == [-1, 0]
+q, xp, xq = z['bodies/q'], z['bodies/xpos'], z['bodies/xquat']
+assert q.shape == (21, 8) and z['bodies/qd'].shape == (21, 7) and xp.shape == (21, 2, 3)
+assert z['actuators/controls'].shape == (20, 1)
+assert np.allclose(xq[0, 0], [1, 0, 0, 0]) and np.allclose(xp[0], [[0.3, 0, 0.2], [-0.5, 0, 0.2]])
+# the pole turns about y; the pose arrays are unit quaternions
+assert abs(q[-1, 7] - q[0, 7]) > 0.05 and np.allclose(np.linalg.norm(xq, axis=2), 1)
+# noise goes on particle positions only: the bodies are recorded as simulated
+n = np.load('$T/arm_noise.npz')
+assert all((n[k] == z[k]).all() for k in ('bodies/q', 'bodies/qd', 'bodies/xpos', 'bodies/xquat'))
+" 2>"$T/py"; then ok "body arrays and meta.json"; else nok "body arrays and meta.json: $(cat "$T/py")"; fi
+expect_exit 0 "render bodies" $I --render "$T/arm.yaml" "$T/arm.npz" --frames "$T/armf" --every 10 --size 200x150
+is_png "$T/armf/frame_00002.png" 200 150 "body frame PNG"
+$PY -c "
+import zipfile
+a = zipfile.ZipFile('$T/arm.npz')
+b = zipfile.ZipFile('$T/arm_nopose.npz', 'w')
+for n in a.namelist():
+    if n != 'bodies/xquat.npy':
+        b.writestr(n, a.read(n))
+b.close()
+"
+expect_exit 2 "render bodies without poses" $I --render "$T/arm.yaml" "$T/arm_nopose.npz" --frames "$T/armg"
+expect_grep "no array 'bodies/xquat' in $T/arm_nopose.npz, and the scene $T/arm.yaml has bodies" "$T/err" "missing body poses named"
 
 # --get: values for scripts (sweeps), exact to the last bit.
 expect_exit 0 "get one element by particle name" $I "$T/p.npz" --get 'particles/x[-1,ball,0]' --get 'time[-1]'

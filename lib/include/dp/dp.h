@@ -528,10 +528,14 @@ dpStatus dp_loss_parse(const char *text, const char *name, const dpModel *m, dpL
 void dp_loss_free(dpLoss *loss);
 // 1 when some term depends on the state at step t (0 ≤ t ≤ steps).
 int dp_loss_needs_step(const dpLoss *loss, int t);
-// l_t(s) added to *L (state s = x[t], nstate).
+// l_t(s) added to *L (state s = x[t], nstate). Terms on body origins (body_position, a
+// trajectory of bodies/xpos) run forward kinematics in work space the loss owns (allocated when
+// it was bound; nothing is allocated here), so one loss is evaluated by one thread at a time.
 void dp_loss_step(const dpLoss *loss, const dpModel *m, const double *theta, int t,
                   const double *s, double *L);
-// Adjoint of dp_loss_step: s_bar += L_bar ∂l_t/∂s, theta_bar += L_bar ∂l_t/∂θ.
+// Adjoint of dp_loss_step: s_bar += L_bar ∂l_t/∂s, theta_bar += L_bar ∂l_t/∂θ. The q block of
+// s_bar gets gradients with respect to q's components: tangent to each quaternion for body
+// origins (adj_dp_body_positions), the plain partial derivatives for joint terms.
 void adj_dp_loss_step(const dpLoss *loss, const dpModel *m, const double *theta, int t,
                       const double *s, double *theta_bar, double *s_bar, double L_bar);
 // Parameter-only terms r(θ) (control effort, prior) added to *L.
@@ -637,10 +641,19 @@ void dp_npz_free(dpNpz *z);
 // m/s, `controls` (steps, nu, 3) in N when the scene has controls, and `meta.json` (format
 // version, tool and version, scene name, file and hash, dt, steps, stride, integrator, units,
 // particle names). Frames are the steps t with t % stride == 0, and the last step.
+// With articulated bodies (nb > 0) also `bodies/q` (F, nq) and `bodies/qd` (F, nv) (the state's
+// joint coordinates and velocities), `bodies/xpos` (F, nb, 3) in m and `bodies/xquat` (F, nb, 4)
+// (w, x, y, z; w >= 0), the world poses of the body frames (dp_body_poses); meta.json then lists
+// "bodies" (names), "joints" (dp_joint_type_name of each), "parents" (index or -1), "qadr" and
+// "vadr" (each body's offset in q and qd) and "shapes" (names). With actuators (na > 0):
+// `actuators/controls` (steps, na), actuator a's control at step t in row t, and meta.json's
+// "actuators" (names).
 typedef struct dpTrajectory dpTrajectory;
 
-// Start writing a trajectory of model m (θ supplies the controls) to path (atomically, see
-// dp_npz_open). tool names the writer in meta.json.
+// Start writing a trajectory of model m to path (atomically, see dp_npz_open). theta supplies
+// the controls and, with bodies, the joint positions of every frame's body poses: it must stay
+// valid and unchanged until dp_traj_commit or dp_traj_abort. tool names the writer in
+// meta.json.
 dpStatus dp_traj_open(const char *path, const dpModel *m, const double *theta, const char *tool,
                       int stride, int level, dpTrajectory **out, dpError *err);
 // A dpFrameFn: pass the dpTrajectory as ud to dp_rollout_forward.
@@ -654,6 +667,9 @@ void dp_traj_abort(dpTrajectory *tr);
 // meta.json text describing model m, written by `tool` (stride 0 for non-trajectory files).
 // Returns a dp_malloc'ed string (dp_free it) or NULL when out of memory.
 char *dp_meta_json(const dpModel *m, const char *tool, int stride);
+// Name of a joint type in meta.json and messages: "fixed", "revolute", "prismatic", "ball",
+// "free" ("unknown" for a value outside the enum).
+const char *dp_joint_type_name(dpJointType type);
 
 // ---- Atomic text files (CSV, YAML, PNG) ----------------------------------------------------
 // A file written under a temporary name "<path>.tmp.XXXXXX" in the same directory and renamed
@@ -887,27 +903,39 @@ typedef enum dpView { DP_VIEW_XZ = 0, DP_VIEW_XY, DP_VIEW_YZ } dpView;
 
 // World bounds [lo, hi] (3 each, m) of what a render of model m shows over frames x (nframes ×
 // np × 3; NULL when nframes is 0): every finite particle position, spring anchors and the
-// finite colliders (boxes and spheres whole); the ground plane adds its height to z. theta:
-// the parameter block (m->ntheta) or NULL for m->theta0. An axis nothing reaches gets
+// finite colliders (boxes and spheres whole); the ground plane adds its height to z. With
+// bodies, bpos (nframes × nb × 3, m) and bquat (nframes × nb × 4, w x y z) are the body poses of
+// each frame (a trajectory's bodies/xpos and bodies/xquat, or dp_body_poses): the body origins
+// and the world-aligned box around every shape count too; NULL (either) leaves bodies out.
+// theta: the parameter block (m->ntheta) or NULL for m->theta0. An axis nothing reaches gets
 // [−0.5, 0.5]; when everything is one point, a metre cube around it. Used to frame all frames
 // of a trajectory alike.
-void dp_render_bounds(const dpModel *m, const double *theta, const double *x, size_t nframes,
-                      double lo[3], double hi[3]);
+void dp_render_bounds(const dpModel *m, const double *theta, const double *x, const double *bpos,
+                      const double *bquat, size_t nframes, double lo[3], double hi[3]);
 // Draw one frame over the whole of img (any size): ground as a line with the half-plane below
 // shaded (in the XY view the whole image is tinted), boxes as filled rectangles with an
-// outline, spheres as filled circles, springs as thin lines (anchors as small squares),
-// particles as #1f77b4 disks (radius min(W, H)/120 clamped to 3..8 pixels) and pinned ones as
-// #d62728 squares, the time "t = 0.250 s" at the top left and the view's name at the top right.
-// The ground line is #6b5b45, 2 pixels wide. x: np × 3 positions (m); theta as for
-// dp_render_bounds. Mapping of world axes (a, b) = (x, z), (x, y) or (y, z): with extents
+// outline, spheres as filled circles, then the shapes of articulated bodies, springs as thin
+// lines (anchors as small squares), particles as #1f77b4 disks (radius min(W, H)/120 clamped to
+// 3..8 pixels) and pinned ones as #d62728 squares, the time "t = 0.250 s" at the top left and
+// the view's name at the top right. The ground line is #6b5b45, 2 pixels wide. x: np × 3
+// positions (m); theta as for dp_render_bounds. Bodies: bpos (nb × 3, m) and bquat (nb × 4,
+// w x y z, normalized here) give each body frame's world pose; a shape's centre is
+// bpos + R(bquat)·position (θ shapes.NAME.position, body frame) and its axes R(bquat)·R(quat).
+// Shapes are filled #e8c9a0 with a #8c5a2b outline, farthest first along the viewing direction
+// (+y in the x-z view, −z in x-y, −x in y-z): a sphere as a disk, a capsule as a thick segment
+// with round caps between its projected ends, a box as the convex hull of its 8 projected
+// corners. Over them, a stick figure: a #404040 line from each body origin to its parent's and
+// a #202020 dot (half the particle radius) at every origin. Bodies with a non-finite pose are
+// skipped. Mapping of world axes (a, b) = (x, z), (x, y) or (y, z): with extents
 // Δa = hi[a] − lo[a], Δb likewise, D = max(Δa, Δb) (1 m when below 1e-9 m), margin μ = 0.08·D
 // and scale s = min(W/(Δa + 2μ), H/(Δb + 2μ)) pixels per metre, a point lands at column
 // (W − 1)/2 + (p[a] − (lo[a] + hi[a])/2)·s and row (H − 1)/2 − (p[b] − (lo[b] + hi[b])/2)·s.
 // Non-finite positions are skipped. Errors: DP_ERR_INVALID for a NULL model or image, x NULL
-// with particles, non-finite bounds or an unknown view.
-dpStatus dp_render_frame(const dpModel *m, const double *theta, const double *x, double time,
-                         dpView view, const double lo[3], const double hi[3], dpImage *img,
-                         dpError *err);
+// with particles, bpos or bquat NULL with bodies, non-finite bounds or an unknown view;
+// DP_ERR_NOMEM.
+dpStatus dp_render_frame(const dpModel *m, const double *theta, const double *x,
+                         const double *bpos, const double *bquat, double time, dpView view,
+                         const double lo[3], const double hi[3], dpImage *img, dpError *err);
 
 // ============================================================================================
 // Optimization problems: the scene's parameters as optimizer variables
