@@ -19,7 +19,7 @@
 //   - Outputs are arrays pt (3K), nrm (3K), phi (K), contact k at pt + 3k, nrm + 3k, phi[k]; the
 //     routine returns how many contacts it wrote (K per pair: sphere pairs 1, capsule–plane 2,
 //     capsule–capsule 1 or 2 (2 when the axes are parallel and overlap), box–plane 8,
-//     sphere–box 1, box–box 16). Far contacts are reported with their (positive) φ, so a
+//     sphere–box 1, box–box 8). Far contacts are reported with their (positive) φ, so a
 //     smooth penalty decays instead of switching off.
 //   - Adjoints adj_<pair>(forward inputs, bars of each differentiable input, pt_bar, nrm_bar,
 //     phi_bar) accumulate (+=) into the bars; the incoming adjoints have the forward outputs'
@@ -40,13 +40,15 @@
 //     zero-length segment, h = 0, therefore gives its centre); parallel capsule axes (1 − b² <=
 //     RB_PARALLEL_EPS, b the cosine between them) use the overlap rule of rb_capsule_capsule.
 //
-// Box–box (rb_box_box) reports vertex–face contacts only (each corner of either box against the
-// other box); edge–edge contacts are not detected yet (see there).
+// Box–box (rb_box_box) reports the corners of one box against the reference face of the other
+// (chosen by the separating-axis test over face normals); edge–edge contacts are not detected
+// yet (see there).
 #ifndef DP_RB_COLLIDE_KERN_H
 #define DP_RB_COLLIDE_KERN_H
 
 #include "core_kern.h"
 #include "phys_contact_kern.h"
+#include "rb_spatial_kern.h"
 
 // Capsule axes count as parallel when 1 − b² = |u1 × u2|² is at most this (an angle of 1e-5
 // rad): below it the segment–segment solution (b f − c)/(1 − b²) loses every digit.
@@ -646,57 +648,157 @@ DP_HD static inline void adj_rbc_box_corner_world(const double *R, const double 
   }
 }
 
-// Vertex–face contacts between box A (pose p1, R1; half extents he1) and box B (p2, R2, he2),
-// m. Sixteen contacts, always: k = 0..7, corner k of B against A; k = 8..15, corner k − 8 of A
-// against B; each the exact signed distance from the corner to the other box (as rb_sphere_box
-// with radius 0: the clamped closest point outside, the nearest face inside, ties to the lowest
-// axis), the normal from A to B (A's outward normal at B's corner; the direction into B at A's
-// corner), pt the midpoint of the corner and its closest point on the other box's surface.
-// Far corners keep their positive φ. Vertex–face only: two boxes touching edge on edge (crossed
-// edges, no corner inside the other box) are not detected; that needs the edge–edge axes of the
-// separating-axis test (Ericson §4.4.1, §5.2.1), not implemented yet. Returns 16.
+// The reference face of a box pair by the separating-axis test over the six face normals
+// (Ericson §4.4.1; Gottschalk's OBB test): for axis a = R e_j of either box, with d = p2 − p1,
+// the separation |d·a| − r_A(a) − r_B(a) (r the box's projected radius); the axis of largest
+// separation (least penetration) is the contact normal, except in a tie (below). ref: 0
+// face of A, 1 face of B; j the axis; sg = ±1 so that sg R e_j points from the reference box
+// towards the other.
+DP_HD static inline void rbc_box_box_axis(const double *p1, const double *R1, const double *he1,
+                                          const double *p2, const double *R2, const double *he2,
+                                          int *ref, int *j, double *sg) {
+  double d[3] = {p2[0] - p1[0], p2[1] - p1[1], p2[2] - p1[2]};
+  double best[2] = {-INFINITY, -INFINITY}, sgn[2] = {1.0, 1.0};
+  int bj[2] = {0, 0};
+  for (int b = 0; b < 2; b++) {
+    const double *R = b == 0 ? R1 : R2, *Ro = b == 0 ? R2 : R1;
+    const double *he = b == 0 ? he1 : he2, *ho = b == 0 ? he2 : he1;
+    for (int k = 0; k < 3; k++) {
+      double a[3], u[3], ro = 0.0;
+      rbc_axis(a, R, k);
+      for (int l = 0; l < 3; l++) {
+        rbc_axis(u, Ro, l);
+        ro += ho[l] * fabs(dp_dot3(a, u));
+      }
+      double da = dp_dot3(d, a);
+      double sep = fabs(da) - he[k] - ro;
+      if (sep > best[b]) {
+        best[b] = sep;
+        bj[b] = k;
+        // towards the other box: +d for A's faces, −d for B's
+        sgn[b] = (b == 0 ? da : -da) >= 0 ? 1.0 : -1.0;
+      }
+    }
+  }
+  // Within a band of 2 % of the smallest half extent the two boxes' best separations count as
+  // a tie (parallel faces touching, as in a stack), and the larger face is the reference, so
+  // that the smaller box's corners fall inside its outline; outside the band the least
+  // penetrating axis wins.
+  double hmin = fmin(fmin(fmin(he1[0], he1[1]), fmin(he1[2], he2[0])), fmin(he2[1], he2[2]));
+  double band = 0.02 * hmin;
+  if (fabs(best[1] - best[0]) <= band) {
+    double a1 = he1[(bj[0] + 1) % 3] * he1[(bj[0] + 2) % 3];
+    double a2 = he2[(bj[1] + 1) % 3] * he2[(bj[1] + 2) % 3];
+    *ref = a2 > a1 ? 1 : 0;
+  } else {
+    *ref = best[1] > best[0] ? 1 : 0;
+  }
+  *j = bj[*ref];
+  *sg = sgn[*ref];
+}
+
+// Contacts between box A (pose p1, R1; half extents he1) and box B (p2, R2, he2), m: the
+// reference face of rbc_box_box_axis and the eight corners of the other (incident) box against
+// it, as in the face-contact case of ODE's dBoxBox and Box2D's reference/incident faces. With
+// the reference box at (p, R, he), its face normal n = sg R e_j and a corner x of the other box
+// in reference coordinates y = Rᵀ (x − p):
+//   φ = sg y_j − he_j   (the corner's height above the face plane; far corners stay positive)
+//   pt = p + R z,  z_j = (y_j + sg he_j)/2,  z_l = clamp(y_l, −he_l, he_l) for l ≠ j
+// so the point is the midpoint between the corner and the face plane, moved onto the face's
+// rectangle when the corner overhangs its edges (a box half off another is held at the edge, as
+// clipping the incident face would). The normal points from A to B: n for a face of A, −n for a
+// face of B. Edge–edge contacts (crossed edges, the SAT's nine cross-product axes) are not
+// detected: two boxes meeting edge on edge are held by the face axis of least penetration
+// instead. The reference face switches where two axes' separations cross (a documented
+// discontinuity of the contact set; the adjoint differentiates the face taken). Returns 8.
 DP_HD static inline int rb_box_box(double *DP_RESTRICT pt, double *DP_RESTRICT nrm,
                                    double *DP_RESTRICT phi, const double *p1, const double *R1,
                                    const double *he1, const double *p2, const double *R2,
                                    const double *he2) {
-  for (int k = 0; k < 16; k++) {
-    double x[3];
-    if (k < 8) {
-      rbc_box_corner_world(x, p2, R2, he2, k);
-      rb_sphere_box(pt + 3 * k, nrm + 3 * k, phi + k, x, 0.0, p1, R1, he1);
-      for (int i = 0; i < 3; i++) {
-        nrm[3 * k + i] = -nrm[3 * k + i];  // rb_sphere_box points from the corner (of B) into A
-      }
-    } else {
-      rbc_box_corner_world(x, p1, R1, he1, k - 8);
-      rb_sphere_box(pt + 3 * k, nrm + 3 * k, phi + k, x, 0.0, p2, R2, he2);
+  int ref, j;
+  double sg;
+  rbc_box_box_axis(p1, R1, he1, p2, R2, he2, &ref, &j, &sg);
+  const double *pr = ref ? p2 : p1, *Rr = ref ? R2 : R1, *hr = ref ? he2 : he1;
+  const double *pi = ref ? p1 : p2, *Ri = ref ? R1 : R2, *hi = ref ? he1 : he2;
+  double dir = ref ? -sg : sg;
+  for (int k = 0; k < 8; k++) {
+    double x[3], y[3], z[3];
+    rbc_box_corner_world(x, pi, Ri, hi, k);
+    double w[3] = {x[0] - pr[0], x[1] - pr[1], x[2] - pr[2]};
+    rb_mat_tvec(y, Rr, w);
+    phi[k] = sg * y[j] - hr[j];
+    for (int l = 0; l < 3; l++) {
+      int side;
+      z[l] = l == j ? 0.5 * (y[j] + sg * hr[j]) : rbc_clamp(y[l], -hr[l], hr[l], &side);
+    }
+    rb_mat_vec(pt + 3 * k, Rr, z);
+    for (int i = 0; i < 3; i++) {
+      pt[3 * k + i] += pr[i];
+      nrm[3 * k + i] = dir * Rr[3 * i + j];
     }
   }
-  return 16;
+  return 8;
 }
 
 // Adjoint of rb_box_box: accumulates p1_bar (3), R1_bar (9), he1_bar (3), p2_bar, R2_bar,
-// he2_bar.
+// he2_bar for the reference face the forward pass takes.
 DP_HD static inline void adj_rb_box_box(const double *p1, const double *R1, const double *he1,
                                         const double *p2, const double *R2, const double *he2,
                                         double *p1_bar, double *R1_bar, double *he1_bar,
                                         double *p2_bar, double *R2_bar, double *he2_bar,
                                         const double *pt_bar, const double *nrm_bar,
                                         const double *phi_bar) {
-  for (int k = 0; k < 16; k++) {
-    double x[3], xb[3] = {0.0, 0.0, 0.0}, rb = 0.0;
-    if (k < 8) {
-      double nb[3] = {-nrm_bar[3 * k], -nrm_bar[3 * k + 1], -nrm_bar[3 * k + 2]};
-      rbc_box_corner_world(x, p2, R2, he2, k);
-      adj_rb_sphere_box(x, 0.0, p1, R1, he1, xb, &rb, p1_bar, R1_bar, he1_bar, pt_bar + 3 * k,
-                        nb, phi_bar + k);
-      adj_rbc_box_corner_world(R2, he2, k, p2_bar, R2_bar, he2_bar, xb);
-    } else {
-      rbc_box_corner_world(x, p1, R1, he1, k - 8);
-      adj_rb_sphere_box(x, 0.0, p2, R2, he2, xb, &rb, p2_bar, R2_bar, he2_bar, pt_bar + 3 * k,
-                        nrm_bar + 3 * k, phi_bar + k);
-      adj_rbc_box_corner_world(R1, he1, k - 8, p1_bar, R1_bar, he1_bar, xb);
+  int ref, j;
+  double sg;
+  rbc_box_box_axis(p1, R1, he1, p2, R2, he2, &ref, &j, &sg);
+  const double *pr = ref ? p2 : p1, *Rr = ref ? R2 : R1, *hr = ref ? he2 : he1;
+  const double *pi = ref ? p1 : p2, *Ri = ref ? R1 : R2, *hi = ref ? he1 : he2;
+  double *pr_b = ref ? p2_bar : p1_bar, *Rr_b = ref ? R2_bar : R1_bar;
+  double *hr_b = ref ? he2_bar : he1_bar;
+  double *pi_b = ref ? p1_bar : p2_bar, *Ri_b = ref ? R1_bar : R2_bar;
+  double *hi_b = ref ? he1_bar : he2_bar;
+  double dir = ref ? -sg : sg;
+  for (int k = 0; k < 8; k++) {
+    double x[3], y[3], z[3], zb[3], yb[3] = {0.0, 0.0, 0.0}, xb[3];
+    int side[3] = {0, 0, 0};
+    rbc_box_corner_world(x, pi, Ri, hi, k);
+    double w[3] = {x[0] - pr[0], x[1] - pr[1], x[2] - pr[2]};
+    rb_mat_tvec(y, Rr, w);
+    for (int l = 0; l < 3; l++) {
+      z[l] = l == j ? 0.5 * (y[j] + sg * hr[j]) : rbc_clamp(y[l], -hr[l], hr[l], &side[l]);
     }
+    const double *g = pt_bar + 3 * k;
+    // pt = p + R z; nrm = dir R e_j
+    rb_mat_tvec(zb, Rr, g);
+    for (int i = 0; i < 3; i++) {
+      pr_b[i] += g[i];
+      for (int l = 0; l < 3; l++) {
+        Rr_b[3 * i + l] += g[i] * z[l];
+      }
+      Rr_b[3 * i + j] += dir * nrm_bar[3 * k + i];
+    }
+    // φ = sg y_j − he_j; z_j = (y_j + sg he_j)/2; z_l = clamp(y_l, ±he_l)
+    yb[j] += sg * phi_bar[k] + 0.5 * zb[j];
+    hr_b[j] += -phi_bar[k] + 0.5 * sg * zb[j];
+    for (int l = 0; l < 3; l++) {
+      if (l == j) {
+        continue;
+      }
+      if (side[l] == 0) {
+        yb[l] += zb[l];
+      } else {
+        hr_b[l] += side[l] * zb[l];
+      }
+    }
+    // y = Rᵀ (x − p)
+    rb_mat_vec(xb, Rr, yb);
+    for (int i = 0; i < 3; i++) {
+      pr_b[i] -= xb[i];
+      for (int l = 0; l < 3; l++) {
+        Rr_b[3 * i + l] += w[i] * yb[l];
+      }
+    }
+    adj_rbc_box_corner_world(Ri, hi, k, pi_b, Ri_b, hi_b, xb);
   }
 }
 
