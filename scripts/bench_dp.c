@@ -4,6 +4,9 @@
 //                            K = checkpoint interval (0: √T)
 //   bench_dp projectile T    the projectile scene over T steps, full gradient, and the same
 //                            gradient by central finite differences (measured)
+//   bench_dp scene FILE LOSS [K]  a scene and loss: the full gradient (every θ component) with
+//                            the checkpointed rollout, and central differences timed on a
+//                            sample of 8 components, extrapolated to all
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,6 +134,60 @@ static int bench_projectile(int T) {
   return 0;
 }
 
+static int bench_scene(const char *file, const char *lossfile, int k) {
+  dpError err = {0};
+  dpModel *m = NULL;
+  dpLoss *loss = NULL;
+  if (dp_scene_load(file, NULL, 0, &m, &err) != DP_OK ||
+      dp_loss_load(lossfile, m, &loss, &err) != DP_OK) {
+    die(&err);
+  }
+  double *grad = malloc(m->ntheta * sizeof *grad);
+  double *th = malloc(m->ntheta * sizeof *th);
+  double tf, tg, L;
+  time_rollout(m, loss, k, 5, &tf, &tg, &L, grad);
+  // Central differences on a sample of finite components spread over θ: 2 sweeps each; the
+  // worst disagreement relative to the gradient's largest component.
+  memcpy(th, m->theta0, m->ntheta * sizeof *th);
+  double gmax = 0;
+  size_t nfin = 0;
+  for (size_t i = 0; i < m->ntheta; i++) {
+    if (isfinite(th[i])) {
+      nfin++;
+      gmax = fmax(gmax, fabs(grad[i]));
+    }
+  }
+  int ns = 0;
+  double worst = 0, t0 = now();
+  for (size_t i = 0; i < m->ntheta && ns < 8; i += m->ntheta / 8 + 1) {
+    size_t j = i;
+    while (j < m->ntheta && !isfinite(th[j])) {
+      j++;
+    }
+    if (j >= m->ntheta) {
+      break;
+    }
+    double x = th[j], h = 1e-6 * fmax(fabs(x), 1e-2), lp, lm;
+    th[j] = x + h;
+    dp_value(m, th, loss, &lp, &err);
+    th[j] = x - h;
+    dp_value(m, th, loss, &lm, &err);
+    th[j] = x;
+    worst = fmax(worst, fabs((lp - lm) / (2 * h) - grad[j]) / fmax(gmax, 1e-300));
+    ns++;
+  }
+  double tfd = (now() - t0) / ns * (double)nfin;
+  const char *base = strrchr(file, '/');
+  printf("| %-15s | %6d | %6zu | %8.4f | %8.4f | %5.2f | %9.3f | %9.0fx | %8.1e (%d) | %7.1f |\n",
+         base ? base + 1 : file, m->steps, nfin, tf, tg - tf, (tg - tf) / tf, tfd, tfd / tg, worst,
+         ns, peak_rss_mib());
+  free(grad);
+  free(th);
+  dp_loss_free(loss);
+  dp_model_free(m);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc >= 4 && strcmp(argv[1], "cloth") == 0) {
     return bench_cloth(atoi(argv[2]), atoi(argv[3]), argc > 4 ? atoi(argv[4]) : 0);
@@ -138,6 +195,10 @@ int main(int argc, char **argv) {
   if (argc >= 3 && strcmp(argv[1], "projectile") == 0) {
     return bench_projectile(atoi(argv[2]));
   }
-  fprintf(stderr, "usage: bench_dp cloth N T [K] | bench_dp projectile T\n");
+  if (argc >= 4 && strcmp(argv[1], "scene") == 0) {
+    return bench_scene(argv[2], argv[3], argc > 4 ? atoi(argv[4]) : 0);
+  }
+  fprintf(stderr, "usage: bench_dp cloth N T [K] | bench_dp projectile T | bench_dp scene FILE "
+                  "LOSS [K]\n");
   return 2;
 }
