@@ -5,7 +5,7 @@
 #   make demo            the main job on a real scene, outputs under out/
 #   make regress         simulate every scene, run every task, compare with tests/golden/
 #   make regress-update  rewrite the goldens from this build
-#   make tasks           the five optimization tasks (scripts/tasks.mk), each checked
+#   make tasks           the optimization tasks (scripts/tasks.mk), each checked
 #   make check-asan      AddressSanitizer + UndefinedBehaviorSanitizer build running the tests
 #   make CUDA=1          also compile lib/cuda/*.cu with nvcc (sm_90 + PTX)
 #   make install PREFIX=/usr/local DESTDIR=

@@ -681,15 +681,15 @@ DP_HD static inline void rbc_box_box_axis(const double *p1, const double *R1, co
     }
   }
   // Within a band of 2 % of the smallest half extent the two boxes' best separations count as
-  // a tie (parallel faces touching, as in a stack), and the larger face is the reference, so
-  // that the smaller box's corners fall inside its outline; outside the band the least
-  // penetrating axis wins.
+  // a tie (parallel faces touching, as in a stack), and the face of B is the reference only when
+  // it is more than 1 % larger in area than A's, so that the smaller box's corners fall inside
+  // its outline; outside the band the least penetrating axis wins.
   double hmin = fmin(fmin(fmin(he1[0], he1[1]), fmin(he1[2], he2[0])), fmin(he2[1], he2[2]));
   double band = 0.02 * hmin;
   if (fabs(best[1] - best[0]) <= band) {
     double a1 = he1[(bj[0] + 1) % 3] * he1[(bj[0] + 2) % 3];
     double a2 = he2[(bj[1] + 1) % 3] * he2[(bj[1] + 2) % 3];
-    *ref = a2 > a1 ? 1 : 0;
+    *ref = a2 > 1.01 * a1 ? 1 : 0;  // equal faces (within 1 %) keep A: no switch at equality
   } else {
     *ref = best[1] > best[0] ? 1 : 0;
   }

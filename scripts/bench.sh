@@ -1,5 +1,5 @@
 #!/bin/sh
-# make bench: timings of the particle engine on one core (see scripts/bench_dp.c).
+# make bench: timings of the engine on one core (scripts/bench_dp.c, bench_rb.c and the tools).
 set -eu
 B=${1:-build}/bench/bench_dp
 echo "dp benchmark ($(uname -m), $(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2 | sed 's/^ //'), one core, double precision)"
@@ -32,8 +32,8 @@ echo "|------------|--------|--------|----------|----------|----------|-------|-
 "$B" projectile 1000
 echo
 echo "Articulated rigid bodies (lib/rb_tree.c): an N-link revolute chain (axes alternating y, x;"
-echo "0.2 m, 1 kg links), h = 1 ms. Per-step times in µs (best of 3); M = CRBA mass matrix alone,"
-echo "FD = forward dynamics alone (RNEA bias + CRBA + LTDL solve)."
+echo "0.2 m, 1 kg links), h = 1 ms. Per-step times in µs (best of 3); M = CRBA mass matrix alone"
+echo "(not used by a step), fwd dyn = forward dynamics alone (ABA)."
 echo
 echo "| model          |    nv |  RK4 (µs) | s-i Euler (µs) |  M (µs) | fwd dyn (µs) | RSS MiB |"
 echo "|----------------|-------|-----------|-----------|-----------|-----------|--------|"
@@ -55,14 +55,42 @@ for n in 2 7 30; do
   "$RB" grad $n 1000 euler
 done
 echo
+echo "Scenes with bodies through the tools: dp-simulate steps per second (best of 3, every step"
+echo "recorded; chain7: 7 revolute links, no contact; knock: a ball and three free boxes, box-box,"
+echo "sphere-box and ground contact with friction). Then the full gradient of each scene's loss"
+echo "(scenes/NAME.json) with respect to every θ component P (scripts/bench_dp.c scene, checkpointed"
+echo "rollout): forward and backward seconds, b/f, central differences (2 rollouts per component;"
+echo "timed on a sample and extrapolated to all P) over adjoint forward+backward, and the worst"
+echo "adjoint-vs-FD disagreement on the sample over the gradient's largest component."
+echo
+echo "| scene          | integrator          |     T | steps/s   | µs/step |"
+echo "|----------------|---------------------|-------|-----------|---------|"
+BIN=${1:-build}/bin
+TMP=$(mktemp -d /tmp/dp-bench.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+for s in chain7 knock cartpole box_slide; do
+  for i in 1 2 3; do
+    "$BIN/dp-simulate" "scenes/$s.yaml" -o "$TMP/$s.npz" --json > "$TMP/$s.$i.json"
+  done
+  /usr/bin/python3 - "$s" "$(sed -n 's/^integrator: *//p' "scenes/$s.yaml")" "$TMP"/$s.?.json <<'PY'
+import json, sys
+r = [json.load(open(f)) for f in sys.argv[3:]]
+best = max(x["steps_per_second"] for x in r)
+print(f"| {sys.argv[1]:<14} | {sys.argv[2]:<19} | {r[0]['steps']:5d} | {best:9.3g} | {1e6 / best:7.2f} |")
+PY
+done
+echo
+echo "| scene           |      T |      P |  fwd (s) |  bwd (s) |  b/f  |    FD (s) | adjoint vs FD | check (n) | RSS MiB |"
+echo "|-----------------|--------|--------|----------|----------|-------|-----------|-----------|--------------|---------|"
+for s in chain7 knock cartpole box_slide; do
+  "${1:-build}/bench/bench_dp" scene "scenes/$s.yaml" "scenes/$s.json"
+done
+echo
 echo "Optimization tasks (dp-optimize, as make tasks runs them): iterations, objective evaluations,"
 echo "wall time, time per iteration, final loss."
 echo
 echo "| task | method | iterations | evaluations | wall (s) | ms/iteration | loss | stop |"
 echo "|------|--------|-----------:|------------:|---------:|-------------:|-----:|------|"
-BIN=${1:-build}/bin
-TMP=$(mktemp -d /tmp/dp-bench.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
 task() {  # task NAME SCENE LOSS OPTIONS...
   name=$1 scene=$2 loss=$3
   shift 3
@@ -82,3 +110,5 @@ task spring_cage scenes/spring_cage.yaml scenes/spring_cage.json --method lbfgs 
 task sysid scenes/sysid.yaml scenes/sysid.json --method lbfgs --max-iter 300
 task "sysid (300 its)" scenes/sysid.yaml scenes/sysid.json --method lbfgs --max-iter 300 --tol 0 --gtol 0
 task cloth_control scenes/cloth_control.yaml scenes/cloth_control.json --method lbfgs --max-iter 50
+task cartpole scenes/cartpole.yaml scenes/cartpole.json --method lbfgs --max-iter 100
+task box_slide scenes/box_slide.yaml scenes/box_slide.json --method lbfgs --max-iter 100

@@ -69,6 +69,8 @@ task spring_cage scenes/spring_cage.yaml scenes/spring_cage.json --method lbfgs 
 task sysid scenes/sysid.yaml scenes/sysid.json --method lbfgs --max-iter 10
 task cloth_control scenes/cloth_control.yaml scenes/cloth_control.json --method adam \
   --lr 0.05 --max-iter 5
+task cartpole scenes/cartpole.yaml scenes/cartpole.json --method lbfgs --max-iter 10
+task box_slide scenes/box_slide.yaml scenes/box_slide.json --method lbfgs --max-iter 10
 
 if [ "$update" -eq 1 ]; then
   echo "regress: $n goldens written to $GOLD"

@@ -4,7 +4,9 @@
 #   make task-spring-cage   eight rest lengths that move a caged particle to a point
 #   make task-sysid         mass, stiffness and damping of an oscillator from noisy positions
 #   make task-cloth         corner forces that carry a cloth's centre of mass to a target
-#   make tasks              all five
+#   make task-cartpole      cart forces that swing a pole up and stop it upright
+#   make task-box-slide     the friction coefficient of a sliding box from observed positions
+#   make tasks              all seven
 # Each writes out/tasks/NAME.{yaml,csv,npz,json}, checks its criterion with
 # scripts/task_check.py, and checks that dp-differentiate on the optimized scene reproduces the
 # loss. TASK_FLAGS adds dp-optimize options (e.g. TASK_FLAGS=--progress).
@@ -14,8 +16,10 @@ TASK_BIN ?= $(BUILD)/bin
 PY ?= /usr/bin/python3
 TASK_TOOLS := $(TASK_BIN)/dp-optimize $(TASK_BIN)/dp-differentiate $(TASK_BIN)/dp-simulate
 
-.PHONY: tasks task-projectile task-bounce task-spring-cage task-sysid task-cloth sysid-data
-tasks: task-projectile task-bounce task-spring-cage task-sysid task-cloth
+.PHONY: tasks task-projectile task-bounce task-spring-cage task-sysid task-cloth task-cartpole \
+  task-box-slide sysid-data box-slide-data
+tasks: task-projectile task-bounce task-spring-cage task-sysid task-cloth task-cartpole \
+  task-box-slide
 
 # run_task NAME SCENE LOSS DP-OPTIMIZE-OPTIONS CHECKS
 define run_task
@@ -57,8 +61,27 @@ task-cloth: $(TASK_TOOLS)
 	$(call run_task,cloth_control,scenes/cloth_control.yaml,scenes/cloth_control.json,\
 	  --method lbfgs --max-iter 50,--loss-below 1e-4 --max-iter 50)
 
+# The criterion is on the optimized trajectory's last frame: the pole (coordinate 1 of q and qd)
+# upright within 0.05 rad, either way round (modulo 2π), pole and cart (coordinate 0) moving
+# slower than 0.1 rad/s and 0.1 m/s.
+task-cartpole: $(TASK_TOOLS)
+	$(call run_task,cartpole,scenes/cartpole.yaml,scenes/cartpole.json,\
+	  --method lbfgs --max-iter 100,--max-iter 100 --trajectory $(TASK_OUT)/cartpole.npz \
+	  --final-angle 'bodies/q[1]=3.141592653589793+-0.05' --final 'bodies/qd[1]=0+-0.1' \
+	  --final 'bodies/qd[0]=0+-0.1')
+
+task-box-slide: $(TASK_TOOLS)
+	$(call run_task,box_slide,scenes/box_slide.yaml,scenes/box_slide.json,\
+	  --method lbfgs --max-iter 100,--max-iter 100 --param ground.friction=0.5 --rel-tol 0.01)
+
 # Regenerate the synthetic observations of task-sysid: the true constants, 1 mm of noise.
 sysid-data: $(TASK_BIN)/dp-simulate
 	$(TASK_BIN)/dp-simulate scenes/sysid.yaml --set particles.bob.mass=1 \
 	  --set springs.spring.stiffness=40 --set springs.spring.damping=0.5 \
 	  --noise 0.001 --seed 1 -o scenes/sysid_obs.npz
+
+# Regenerate the observations of task-box-slide: the true friction coefficient, no noise, every
+# 10th step (the trajectory term maps frames to steps by their time).
+box-slide-data: $(TASK_BIN)/dp-simulate
+	$(TASK_BIN)/dp-simulate scenes/box_slide.yaml --set ground.friction=0.5 --stride 10 \
+	  -o scenes/box_slide_obs.npz
