@@ -10,6 +10,7 @@
 #include "check_suites.h"
 #include "core_text.h"
 #include "dp/dp.h"
+#include "phys_rb.h"
 #include "testutil.h"
 
 // ---- rollouts with a linear loss --------------------------------------------------------------
@@ -469,6 +470,119 @@ START_TEST(test_onset_and_separation) {
 }
 END_TEST
 
+// adj_rb_applied_force (actuators, limits, contact wrenches through Jᵀ) against central
+// differences of rb_applied_force in q (tangent steps q ⊕ h e_k), qd and every finite θ
+// component, at the state after a few steps of each model.
+static void check_applied_force(dpModel *m, int t, uint64_t seed) {
+  size_t ns = dp_model_nstate(m), nv = (size_t)m->nv, nq = (size_t)m->nq;
+  size_t qo = dp_model_q_offset(m), vo = dp_model_qd_offset(m);
+  double *s = calloc(ns, sizeof *s), *s2 = calloc(ns, sizeof *s2);
+  double *ws = calloc(rb_force_scratch_size(m), sizeof *ws);
+  double *th = malloc(m->ntheta * sizeof *th), *thb = calloc(m->ntheta, sizeof *thb);
+  double *tb = malloc(nv * sizeof *tb), *qb = calloc(nv, sizeof *qb), *qdb = calloc(nv, sizeof *qdb);
+  double *tp = malloc(nv * sizeof *tp), *tm = malloc(nv * sizeof *tm), *dv = calloc(nv, sizeof *dv);
+  double *qp = malloc(nq * sizeof *qp), *qm = malloc(nq * sizeof *qm);
+  dpData *d = dp_data_new(m, 1);
+  memcpy(th, m->theta0, m->ntheta * sizeof *th);
+  dp_initial_state(m, th, s);
+  for (int k = 0; k < t; k++) {
+    dp_step(m, th, d, k, s, s2);
+    memcpy(s, s2, ns * sizeof *s);
+  }
+  const double *q = s + qo, *qd = s + vo;
+  tu_rng g = {seed};
+  for (size_t k = 0; k < nv; k++) {
+    tb[k] = tu_uniform(&g, -1, 1);
+  }
+  adj_rb_applied_force(m, th, t, q, qd, qb, qdb, thb, tb, ws);
+  const dpRbTree *tree = m->rb_;
+#define DOT_TAU(L)                                                                            \
+  do {                                                                                        \
+    (L) = 0;                                                                                  \
+    for (size_t e_ = 0; e_ < nv; e_++) {                                                      \
+      (L) += tb[e_] * tau_[e_];                                                               \
+    }                                                                                         \
+  } while (0)
+  double lp, lm, h = 1e-6;
+  for (size_t k = 0; k < nv; k++) {  // q, tangent
+    double *tau_ = tp;
+    memset(dv, 0, nv * sizeof *dv);
+    dv[k] = h;
+    rb_retract(tree, q, dv, qp);
+    dv[k] = -h;
+    rb_retract(tree, q, dv, qm);
+    memset(tp, 0, nv * sizeof *tp);
+    rb_applied_force(m, th, t, qp, qd, tp, ws);
+    DOT_TAU(lp);
+    tau_ = tm;
+    memset(tm, 0, nv * sizeof *tm);
+    rb_applied_force(m, th, t, qm, qd, tm, ws);
+    DOT_TAU(lm);
+    TU_ASSERT_GRAD("q (tangent)", k, qb[k], (lp - lm) / (2 * h), 1e-5, 1e-7);
+  }
+  for (size_t k = 0; k < nv; k++) {  // qd
+    double *tau_ = tp;
+    memcpy(s2, s, ns * sizeof *s2);
+    s2[vo + k] += h;
+    memset(tp, 0, nv * sizeof *tp);
+    rb_applied_force(m, th, t, q, s2 + vo, tp, ws);
+    DOT_TAU(lp);
+    s2[vo + k] -= 2 * h;
+    tau_ = tm;
+    memset(tm, 0, nv * sizeof *tm);
+    rb_applied_force(m, th, t, q, s2 + vo, tm, ws);
+    DOT_TAU(lm);
+    TU_ASSERT_GRAD("qd", k, qdb[k], (lp - lm) / (2 * h), 1e-5, 1e-7);
+  }
+  for (size_t i = 0; i < m->ntheta; i++) {  // θ
+    double x = th[i], hh = 1e-6 * fmax(1.0, fabs(x));
+    if (!isfinite(x)) {
+      continue;
+    }
+    double *tau_ = tp;
+    th[i] = x + hh;
+    memset(tp, 0, nv * sizeof *tp);
+    rb_applied_force(m, th, t, q, qd, tp, ws);
+    DOT_TAU(lp);
+    th[i] = x - hh;
+    tau_ = tm;
+    memset(tm, 0, nv * sizeof *tm);
+    rb_applied_force(m, th, t, q, qd, tm, ws);
+    DOT_TAU(lm);
+    th[i] = x;
+    const dpParam *p = dp_param_at(m, i, NULL);
+    TU_ASSERT_GRAD(p != NULL ? p->path : "theta", i, thb[i], (lp - lm) / (2 * hh), 1e-5, 1e-7);
+  }
+#undef DOT_TAU
+  dp_data_free(d);
+  free(s);
+  free(s2);
+  free(ws);
+  free(th);
+  free(thb);
+  free(tb);
+  free(qb);
+  free(qdb);
+  free(tp);
+  free(tm);
+  free(dv);
+  free(qp);
+  free(qm);
+}
+
+START_TEST(test_applied_force_adjoint) {
+  dpModel *m = chain_model(DP_RK4);
+  check_applied_force(m, 7, 51);
+  dp_model_free(m);
+  m = contact_model(DP_RK4, INFINITY, 63u);
+  check_applied_force(m, 5, 52);
+  dp_model_free(m);
+  m = contact_model(DP_SEMI_IMPLICIT_EULER, 200, 63u);
+  check_applied_force(m, 12, 53);
+  dp_model_free(m);
+}
+END_TEST
+
 Suite *make_rb_model_suite(void) {
   Suite *s = suite_create("rb_model");
   TCase *tc = tcase_create("gradients");
@@ -479,6 +593,7 @@ Suite *make_rb_model_suite(void) {
   tcase_add_test(tc, test_grad_contact_euler);
   tcase_add_test(tc, test_touching_at_rest);
   tcase_add_test(tc, test_onset_and_separation);
+  tcase_add_test(tc, test_applied_force_adjoint);
   suite_add_tcase(s, tc);
   TCase *tv = tcase_create("validation");
   tcase_set_timeout(tv, 600);
