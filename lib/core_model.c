@@ -88,6 +88,7 @@ typedef struct {
   dpActuatorDef *a;
   int acap;
   double **actrl;      // na: initial controls (steps each) or NULL
+  int actrlcap;
   dpColliderDef body_contact;
 } dpBuild;
 
@@ -300,22 +301,32 @@ static int add_check(dpModel *m, const char *kind, const char *name, dpName *nam
   return 1;
 }
 
+// Append def (defsize bytes) under name to one kind of entity: the defs array and its names
+// grow together, the name goes into that kind's hash set. Returns the new index or -1.
+static int add_entity(dpModel *m, const char *kind, const char *name, int which, void **defs,
+                      size_t defsize, dpName **names, int *n, int *cap, const void *def,
+                      dpError *err) {
+  dpBuild *b = m->build_;
+  if (!grow(defs, defsize, names, *n, cap)) {
+    dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory adding %s '%s'", kind, name);
+    return -1;
+  }
+  memcpy((char *)*defs + (size_t)*n * defsize, def, defsize);
+  snprintf((*names)[*n], DP_NAME_MAX, "%s", name);
+  if (!nameset_insert(&b->names[which], *names, *n)) {
+    dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory adding %s '%s'", kind, name);
+    return -1;
+  }
+  return (*n)++;
+}
+
 int dp_model_add_particle(dpModel *m, const char *name, const dpParticleDef *def, dpError *err) {
   if (!add_check(m, "particle", name, m->pname, 0, err)) {
     return -1;
   }
   dpBuild *b = m->build_;
-  if (!grow((void **)&b->p, sizeof *b->p, &m->pname, m->np, &b->pcap)) {
-    dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory adding particle '%s'", name);
-    return -1;
-  }
-  b->p[m->np] = *def;
-  snprintf(m->pname[m->np], DP_NAME_MAX, "%s", name);
-  if (!nameset_insert(&b->names[0], m->pname, m->np)) {
-    dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory adding particle '%s'", name);
-    return -1;
-  }
-  return m->np++;
+  return add_entity(m, "particle", name, 0, (void **)&b->p, sizeof *b->p, &m->pname, &m->np,
+                    &b->pcap, def, err);
 }
 
 int dp_model_add_spring(dpModel *m, const char *name, const dpSpringDef *def, dpError *err) {
@@ -323,17 +334,8 @@ int dp_model_add_spring(dpModel *m, const char *name, const dpSpringDef *def, dp
     return -1;
   }
   dpBuild *b = m->build_;
-  if (!grow((void **)&b->s, sizeof *b->s, &m->sname, m->ns, &b->scap)) {
-    dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory adding spring '%s'", name);
-    return -1;
-  }
-  b->s[m->ns] = *def;
-  snprintf(m->sname[m->ns], DP_NAME_MAX, "%s", name);
-  if (!nameset_insert(&b->names[1], m->sname, m->ns)) {
-    dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory adding spring '%s'", name);
-    return -1;
-  }
-  return m->ns++;
+  return add_entity(m, "spring", name, 1, (void **)&b->s, sizeof *b->s, &m->sname, &m->ns,
+                    &b->scap, def, err);
 }
 
 int dp_model_add_collider(dpModel *m, const char *name, const dpColliderDef *def,
@@ -342,17 +344,8 @@ int dp_model_add_collider(dpModel *m, const char *name, const dpColliderDef *def
     return -1;
   }
   dpBuild *b = m->build_;
-  if (!grow((void **)&b->c, sizeof *b->c, &m->cname, m->nc, &b->ccap)) {
-    dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory adding collider '%s'", name);
-    return -1;
-  }
-  b->c[m->nc] = *def;
-  snprintf(m->cname[m->nc], DP_NAME_MAX, "%s", name);
-  if (!nameset_insert(&b->names[2], m->cname, m->nc)) {
-    dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory adding collider '%s'", name);
-    return -1;
-  }
-  return m->nc++;
+  return add_entity(m, "collider", name, 2, (void **)&b->c, sizeof *b->c, &m->cname, &m->nc,
+                    &b->ccap, def, err);
 }
 
 int dp_model_add_body(dpModel *m, const char *name, const dpBodyDef *def, dpError *err) {
@@ -366,17 +359,8 @@ int dp_model_add_body(dpModel *m, const char *name, const dpBodyDef *def, dpErro
     return -1;
   }
   dpBuild *b = m->build_;
-  if (!grow((void **)&b->b, sizeof *b->b, &m->bname, m->nb, &b->bcap)) {
-    dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory adding body '%s'", name);
-    return -1;
-  }
-  b->b[m->nb] = *def;
-  snprintf(m->bname[m->nb], DP_NAME_MAX, "%s", name);
-  if (!nameset_insert(&b->names[3], m->bname, m->nb)) {
-    dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory adding body '%s'", name);
-    return -1;
-  }
-  return m->nb++;
+  return add_entity(m, "body", name, 3, (void **)&b->b, sizeof *b->b, &m->bname, &m->nb,
+                    &b->bcap, def, err);
 }
 
 int dp_model_add_shape(dpModel *m, const char *name, const dpShapeDef *def, dpError *err) {
@@ -388,17 +372,8 @@ int dp_model_add_shape(dpModel *m, const char *name, const dpShapeDef *def, dpEr
     return -1;
   }
   dpBuild *b = m->build_;
-  if (!grow((void **)&b->sh, sizeof *b->sh, &m->shname, m->nsh, &b->shcap)) {
-    dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory adding shape '%s'", name);
-    return -1;
-  }
-  b->sh[m->nsh] = *def;
-  snprintf(m->shname[m->nsh], DP_NAME_MAX, "%s", name);
-  if (!nameset_insert(&b->names[4], m->shname, m->nsh)) {
-    dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory adding shape '%s'", name);
-    return -1;
-  }
-  return m->nsh++;
+  return add_entity(m, "shape", name, 4, (void **)&b->sh, sizeof *b->sh, &m->shname, &m->nsh,
+                    &b->shcap, def, err);
 }
 
 int dp_model_add_actuator(dpModel *m, const char *name, const dpActuatorDef *def,
@@ -411,29 +386,22 @@ int dp_model_add_actuator(dpModel *m, const char *name, const dpActuatorDef *def
     return -1;
   }
   dpBuild *b = m->build_;
-  int cap = b->acap;
-  if (!grow((void **)&b->a, sizeof *b->a, &m->aname, m->na, &b->acap)) {
-    dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory adding actuator '%s'", name);
-    return -1;
-  }
-  if (b->acap != cap) {
-    double **nc = dp_realloc(b->actrl, (size_t)cap * sizeof *nc, (size_t)b->acap * sizeof *nc);
+  if (m->na == b->actrlcap) {  // the initial-control table, one entry per actuator
+    int ncap = b->actrlcap == 0 ? 8 : 2 * b->actrlcap;
+    size_t osz = (size_t)b->actrlcap * sizeof(double *);
+    double **nc = dp_realloc(b->actrl, osz, (size_t)ncap * sizeof *nc);
     if (nc == NULL) {
       dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory adding actuator '%s'", name);
       return -1;
     }
-    for (int i = cap; i < b->acap; i++) {
+    for (int i = b->actrlcap; i < ncap; i++) {
       nc[i] = NULL;
     }
     b->actrl = nc;
+    b->actrlcap = ncap;
   }
-  b->a[m->na] = *def;
-  snprintf(m->aname[m->na], DP_NAME_MAX, "%s", name);
-  if (!nameset_insert(&b->names[5], m->aname, m->na)) {
-    dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory adding actuator '%s'", name);
-    return -1;
-  }
-  return m->na++;
+  return add_entity(m, "actuator", name, 5, (void **)&b->a, sizeof *b->a, &m->aname, &m->na,
+                    &b->acap, def, err);
 }
 
 void dp_model_set_body_contact(dpModel *m, const dpColliderDef *constants) {

@@ -447,6 +447,20 @@ static void adj_point_velocity(const Work *k, int b, const double *x, double *x_
   }
 }
 
+// The contact law at contact point x (normal A→B, distance phi) for the relative velocity
+// v_B(x) − v_A(x), written to v: f (3, zeroed here) on B. Returns 0 out of the law's range.
+static int contact_at(const Work *k, const Geo *A, const Geo *B, const double *x,
+                      const double *nrm, double phi, const double *kc, double *v, double *f) {
+  double va[3], vb[3];
+  point_velocity(k, A->body, x, va);
+  point_velocity(k, B->body, x, vb);
+  for (int e = 0; e < 3; e++) {
+    v[e] = vb[e] - va[e];
+    f[e] = 0.0;
+  }
+  return contact_law(f, phi, nrm, v, kc);
+}
+
 // Forces of every pair into F, N (world force and torque about the origin per body).
 static void contact_wrenches(const dpModel *m, const double *th, const Work *k) {
   memset(k->F, 0, 3 * (size_t)m->nb * sizeof *k->F);
@@ -462,13 +476,8 @@ static void contact_wrenches(const dpModel *m, const double *th, const Work *k) 
     int n = pair_contacts(&A, &B, pt, nrm, phi);
     for (int c = 0; c < n; c++) {
       const double *x = pt + 3 * c;
-      double va[3], vb[3], v[3], f[3] = {0, 0, 0}, tq[3];
-      point_velocity(k, A.body, x, va);
-      point_velocity(k, B.body, x, vb);
-      for (int e = 0; e < 3; e++) {
-        v[e] = vb[e] - va[e];
-      }
-      if (!contact_law(f, phi[c], nrm + 3 * c, v, kc)) {
+      double v[3], f[3], tq[3];
+      if (!contact_at(k, &A, &B, x, nrm + 3 * c, phi[c], kc, v, f)) {
         continue;
       }
       rb_cross3(tq, x, f);
@@ -506,13 +515,8 @@ static void adj_contact_wrenches(const dpModel *m, const double *th, const Work 
     int any = 0;
     for (int c = 0; c < n; c++) {
       const double *x = pt + 3 * c;
-      double va[3], vb[3], v[3], f[3] = {0, 0, 0};
-      point_velocity(k, A.body, x, va);
-      point_velocity(k, B.body, x, vb);
-      for (int e = 0; e < 3; e++) {
-        v[e] = vb[e] - va[e];
-      }
-      if (!contact_law(f, phi[c], nrm + 3 * c, v, kc)) {
+      double v[3], f[3];
+      if (!contact_at(k, &A, &B, x, nrm + 3 * c, phi[c], kc, v, f)) {
         continue;
       }
       any = 1;
