@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core_soft.h"
 #include "core_text.h"
 #include "dp/dp.h"
 #include "rb_spatial_kern.h"
@@ -90,14 +91,16 @@ typedef struct {
   double **actrl;      // na: initial controls (steps each) or NULL
   int actrlcap;
   dpColliderDef body_contact;
+  dpSoftBuild *soft;   // soft bodies and shells (core_soft.c)
 } dpBuild;
 
 #define NAMESETS 6
 
-static void build_free(dpBuild *b, int na) {
+static void build_free(dpBuild *b, int na, int nsoft) {
   if (b == NULL) {
     return;
   }
+  soft_build_free(b->soft, nsoft);
   dp_free(b->p);
   dp_free(b->s);
   dp_free(b->c);
@@ -510,17 +513,17 @@ dpStatus dp_model_add_spec(dpModel *m, const dpParamSpec *spec, dpError *err) {
 }
 
 size_t dp_model_nstate(const dpModel *m) {
-  return 6 * (size_t)m->np + (size_t)m->nq + (size_t)m->nv;
+  return 6 * (size_t)m->np + (size_t)m->nq + (size_t)m->nv + 6 * (size_t)m->nvert;
 }
 
 // ---- parameter table -------------------------------------------------------------------------
 
-typedef struct {
-  dpModel *m;
-  size_t cap;
-} ParamTable;
+dpSoftBuild **soft_build_slot(dpModel *m) {
+  dpBuild *b = m->build_;
+  return b != NULL ? &b->soft : NULL;
+}
 
-static int table_add(ParamTable *t, size_t offset, size_t len, double lo, double hi,
+int table_add(ParamTable *t, size_t offset, size_t len, double lo, double hi,
                      const char *fmt, const char *a, const char *field) {
   dpModel *m = t->m;
   if (m->nparam == t->cap) {
@@ -933,6 +936,7 @@ static dpStatus build_table(dpModel *m, dpError *err) {
       p->shape[2] = 3;
     }
   }
+  ok = ok && soft_table(&t);
   return ok ? DP_OK : dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory");
 }
 
@@ -1147,6 +1151,9 @@ dpStatus dp_model_finalize(dpModel *m, dpError *err) {
   if ((st = compile_bodies(m, b, err)) != DP_OK) {
     return st;
   }
+  if ((st = soft_compile(m, b->soft, err)) != DP_OK) {
+    return st;
+  }
   int nb = m->nb, nsh = m->nsh, na = m->na, nq = m->nq, nv = m->nv;
   dpOffsets *o = &m->off;
   size_t at = 0;
@@ -1184,6 +1191,7 @@ dpStatus dp_model_finalize(dpModel *m, dpError *err) {
   o->kv = at; at += (size_t)na;
   o->act_controls = at; at += (size_t)na * (size_t)m->steps;
   o->body_contact = at; at += nb > 0 ? DP_CCONTACT : 0;
+  at = soft_layout(m, at);
   m->ntheta = at;
 
   double *th = dp_calloc(at, sizeof *th);
@@ -1262,6 +1270,9 @@ dpStatus dp_model_finalize(dpModel *m, dpError *err) {
     dp_free(ct);
     return st;
   }
+  if (m->nsoft > 0) {
+    soft_fill_theta(m, b->soft, th);
+  }
   m->theta0 = th;
   m->pinned = pinned;
   m->sa = sa;
@@ -1270,7 +1281,7 @@ dpStatus dp_model_finalize(dpModel *m, dpError *err) {
   if ((st = build_table(m, err)) != DP_OK) {
     return st;
   }
-  build_free(b, m->na);
+  build_free(b, m->na, m->nsoft);
   m->build_ = NULL;
   return DP_OK;
 }
@@ -1279,7 +1290,8 @@ void dp_model_free(dpModel *m) {
   if (m == NULL) {
     return;
   }
-  build_free(m->build_, m->na);
+  build_free(m->build_, m->na, m->nsoft);
+  soft_model_free(m);
   rb_tree_free(m->rb_);
   dp_free(m->bname);
   dp_free(m->bparent);

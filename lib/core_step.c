@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dp/dp.h"
+#include "phys_fem.h"
 #include "phys_integrate_kern.h"
 #include "phys_rb.h"
 
@@ -14,7 +15,8 @@ dpData *dp_data_new(const dpModel *m, int nbatch) {
   size_t ns = dp_model_nstate(m);
   size_t nsub = (size_t)m->substeps + 1;
   size_t nrb = m->nb > 0 ? rb_step_scratch_size(m) : 0;
-  size_t total = 2 * n3 + nsub * ns + 2 * ns + 36 * (size_t)m->np + 4 * n3 + nrb;
+  size_t nfem = fem_scratch_size(m);
+  size_t total = 2 * n3 + nsub * ns + 2 * ns + 36 * (size_t)m->np + 4 * n3 + nrb + nfem;
   dpData *d = dp_calloc(1, sizeof *d);
   double *block = dp_calloc(total > 0 ? total : 1, sizeof *block);
   if (d == NULL || block == NULL) {
@@ -32,6 +34,7 @@ dpData *dp_data_new(const dpModel *m, int nbatch) {
   d->stage = d->subbar + 2 * ns;
   d->work = d->stage + 36 * (size_t)m->np;
   d->rb = d->work + 4 * n3;
+  d->fem = d->rb + nrb;
   return d;
 }
 
@@ -52,6 +55,16 @@ void dp_initial_state(const dpModel *m, const double *theta, double *s0) {
     }
   }
   rb_initial_state(m, theta, s0);
+  if (m->nsoft > 0) {
+    size_t off = dp_model_soft_offset(m), nv3 = 3 * (size_t)m->nvert;
+    memcpy(s0 + off, theta + m->off.soft_x0, nv3 * sizeof *s0);
+    memcpy(s0 + off + nv3, theta + m->off.soft_v0, nv3 * sizeof *s0);
+    for (int i = 0; i < m->nvert; i++) {
+      if (m->vpinned[i]) {
+        s0[off + nv3 + 3 * i] = s0[off + nv3 + 3 * i + 1] = s0[off + nv3 + 3 * i + 2] = 0.0;
+      }
+    }
+  }
 }
 
 void adj_dp_initial_state(const dpModel *m, const double *theta, double *theta_bar,
@@ -64,6 +77,15 @@ void adj_dp_initial_state(const dpModel *m, const double *theta, double *theta_b
     }
   }
   adj_rb_initial_state(m, theta, theta_bar, s0_bar);
+  if (m->nsoft > 0) {
+    size_t off = dp_model_soft_offset(m), nv3 = 3 * (size_t)m->nvert;
+    for (size_t k = 0; k < nv3; k++) {
+      theta_bar[m->off.soft_x0 + k] += s0_bar[off + k];
+      if (!m->vpinned[k / 3]) {
+        theta_bar[m->off.soft_v0 + k] += s0_bar[off + nv3 + k];
+      }
+    }
+  }
 }
 
 // ---- Euler -----------------------------------------------------------------------------------
@@ -71,7 +93,7 @@ void adj_dp_initial_state(const dpModel *m, const double *theta, double *theta_b
 static void euler_substep(const dpModel *m, const double *theta, dpData *d, int t, double h,
                           const double *s, double *so) {
   size_t n3 = 3 * (size_t)m->np;
-  int semi = m->integrator == DP_SEMI_IMPLICIT_EULER;
+  int semi = m->integrator != DP_EXPLICIT_EULER;
   dp_forces(m, theta, t, s, s + n3, d->f);
   for (int i = 0; i < m->np; i++) {
     euler_update(so + 3 * i, so + n3 + 3 * i, semi, h, theta[m->off.mass + i], m->pinned[i],
@@ -83,7 +105,7 @@ static void adj_euler_substep(const dpModel *m, const double *theta, dpData *d, 
                               const double *s, const double *so, double *theta_bar,
                               double *s_bar, const double *so_bar) {
   size_t n3 = 3 * (size_t)m->np;
-  int semi = m->integrator == DP_SEMI_IMPLICIT_EULER;
+  int semi = m->integrator != DP_EXPLICIT_EULER;
   memset(d->fbar, 0, n3 * sizeof *d->fbar);
   for (int i = 0; i < m->np; i++) {
     adj_euler_update(semi, h, theta[m->off.mass + i], m->pinned[i], s + n3 + 3 * i,
@@ -205,6 +227,9 @@ static void substep(const dpModel *m, const double *theta, dpData *d, int t, dou
       so[qo + k] = NAN;
     }
   }
+  if (m->nsoft > 0) {
+    fem_substep(m, theta, d, t, h, s, so);
+  }
 }
 
 static void adj_substep(const dpModel *m, const double *theta, dpData *d, int t, double h,
@@ -218,6 +243,9 @@ static void adj_substep(const dpModel *m, const double *theta, dpData *d, int t,
   if (m->nb > 0) {
     adj_rb_substep(m, theta, d->rb, t, h, s, so, theta_bar, s_bar, so_bar);
   }
+  if (m->nsoft > 0) {
+    adj_fem_substep(m, theta, d, t, h, s, so, theta_bar, s_bar, so_bar);
+  }
 }
 
 void dp_step(const dpModel *m, const double *theta, dpData *d, int t, const double *s_in,
@@ -225,6 +253,9 @@ void dp_step(const dpModel *m, const double *theta, dpData *d, int t, const doub
   double h = m->dt / m->substeps;
   size_t ns = d->nstate;
   const double *cur = s_in;
+  if (m->nsoft > 0) {
+    fem_prepare(m, theta, d->fem);
+  }
   for (int k = 0; k < m->substeps; k++) {
     double *next = k == m->substeps - 1 ? s_out : d->sub + (size_t)(k + 1) * ns;
     substep(m, theta, d, t, h, cur, next);
@@ -232,12 +263,20 @@ void dp_step(const dpModel *m, const double *theta, dpData *d, int t, const doub
   }
 }
 
+static void adj_substeps(const dpModel *m, const double *theta, dpData *d, int t, double h,
+                         const double *s_in, const double *s_out, double *theta_bar,
+                         double *s_in_bar, const double *s_out_bar);
+
 void adj_dp_step(const dpModel *m, const double *theta, dpData *d, int t, const double *s_in,
                  const double *s_out, double *theta_bar, double *s_in_bar,
                  const double *s_out_bar) {
   double h = m->dt / m->substeps;
   size_t ns = d->nstate;
   int nsub = m->substeps;
+  if (m->nsoft > 0) {
+    fem_prepare(m, theta, d->fem);
+    fem_prepare_bar_clear(m, d->fem);
+  }
   // Recompute the intermediate substep states sub[1 .. nsub-1], and the output into sub[nsub]
   // when the caller does not have it.
   const double *cur = s_in;
@@ -253,8 +292,20 @@ void adj_dp_step(const dpModel *m, const double *theta, dpData *d, int t, const 
   }
   if (nsub == 1) {
     adj_substep(m, theta, d, t, h, s_in, s_out, theta_bar, s_in_bar, s_out_bar);
-    return;
+  } else {
+    adj_substeps(m, theta, d, t, h, s_in, s_out, theta_bar, s_in_bar, s_out_bar);
   }
+  if (m->nsoft > 0) {
+    adj_fem_prepare(m, theta, theta_bar, d->fem);
+  }
+}
+
+// The substeps' adjoint in reverse, for more than one substep.
+static void adj_substeps(const dpModel *m, const double *theta, dpData *d, int t, double h,
+                         const double *s_in, const double *s_out, double *theta_bar,
+                         double *s_in_bar, const double *s_out_bar) {
+  size_t ns = d->nstate;
+  int nsub = m->substeps;
   double *a = d->subbar, *b = d->subbar + ns;
   memcpy(a, s_out_bar, ns * sizeof *a);
   for (int k = nsub - 1; k >= 1; k--) {
@@ -278,6 +329,12 @@ void dp_step_batch(const dpModel *m, const double *theta, size_t theta_stride, d
 }
 
 dpStatus dp_state_check(const dpModel *m, int step, const double *s, dpError *err) {
+  if (m->nsoft > 0) {
+    dpStatus st = fem_state_check(m, step, s, err);
+    if (st != DP_OK) {
+      return st;
+    }
+  }
   if (m->nb > 0) {
     dpStatus st = rb_state_check(m, step, s, err);
     if (st != DP_OK) {

@@ -179,6 +179,13 @@ dpStatus dp_rollout_new(const dpModel *m, dpDevice device, int checkpoint_every,
                         "articulated bodies run on the CPU only (the CUDA backend steps "
                         "particles, springs and colliders)");
   }
+  if (device == DP_DEVICE_CUDA && m->nsoft > 0) {
+    dp_free(r);
+    return dp_error_set(err, DP_ERR_NO_CUDA, NULL, 0, 0,
+                        "soft bodies and shells roll out on the CPU only (their element "
+                        "kernels have CUDA wrappers, but the CUDA rollout steps particles, "
+                        "springs and colliders)");
+  }
   dpStatus st = device == DP_DEVICE_CUDA ? dp_cuda_backend_new(m, &r->ops, &r->ctx, err)
                                          : cpu_backend_new(m, &r->ops, &r->ctx, err);
   if (st != DP_OK) {

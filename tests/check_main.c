@@ -20,6 +20,10 @@ int main(void) {
       make_rb_suite,
       make_rb_collide_suite,
       make_rb_model_suite,
+      make_fem_kern_suite,
+      make_cloth_kern_suite,
+      make_io_mesh_suite,
+      make_fem_suite,
   };
   SRunner *sr = srunner_create(NULL);
   for (size_t i = 0; i < sizeof suites / sizeof suites[0]; i++) {

@@ -22,5 +22,9 @@ Suite *make_render_suite(void);
 Suite *make_rb_suite(void);
 Suite *make_rb_collide_suite(void);
 Suite *make_rb_model_suite(void);
+Suite *make_fem_kern_suite(void);
+Suite *make_cloth_kern_suite(void);
+Suite *make_io_mesh_suite(void);
+Suite *make_fem_suite(void);
 
 #endif
