@@ -78,6 +78,8 @@ typedef enum dpIntegrator {
   DP_EXPLICIT_EULER = 0,    // x' = x + h v,  v' = v + h a(x, v)
   DP_SEMI_IMPLICIT_EULER,   // v' = v + h a(x, v),  x' = x + h v'   (symplectic Euler)
   DP_RK4,                   // classical fourth-order Runge–Kutta on (x, v)
+  DP_IMPLICIT_EULER,        // backward Euler for soft bodies and shells (Newton + PCG); the
+                            // particles and bodies of such a scene step by semi-implicit Euler
 } dpIntegrator;
 
 typedef enum dpColliderType {
@@ -237,6 +239,56 @@ dpBodyDef dp_default_body_def(void);
 dpShapeDef dp_default_shape_def(dpShapeType type);
 dpActuatorDef dp_default_actuator_def(dpActuatorType type);
 
+// ============================================================================================
+// Soft bodies (tetrahedral FEM) and shells (cloth: triangle membranes with bending)
+// ============================================================================================
+
+// Constitutive models of a soft body's tetrahedra (E, ν give the Lamé parameters
+// μ = E / (2(1+ν)), λ = Eν / ((1+ν)(1−2ν))). Shells use the St. Venant–Kirchhoff membrane.
+typedef enum dpMaterial {
+  DP_MATERIAL_LINEAR = 0,   // small-strain linear elasticity (not rotation invariant)
+  DP_MATERIAL_COROTATED,    // corotated linear: μ‖F − R‖² + λ/2 tr(S − I)², F = R S
+  DP_MATERIAL_STVK,         // St. Venant–Kirchhoff: μ E:E + λ/2 tr(E)², E = (FᵀF − I)/2
+  DP_MATERIAL_NEOHOOKEAN    // stable neo-Hookean (Smith, de Goes & Kim 2018); inversion-safe
+} dpMaterial;
+
+// A soft body (shell = 0: linear tetrahedra) or a shell (shell = 1: linear triangles, a
+// St. Venant–Kirchhoff membrane with discrete-shell bending and aerodynamic lift and drag).
+// Arrays are copied by dp_model_add_soft. The lumped mass of a vertex is density × the volume
+// (area for a shell) of its elements / 4 (/ 3). Every vertex collides with the scene's colliders
+// (ground, boxes, spheres) through the particle contact law with the collider's constants.
+typedef struct dpSoftDef {
+  int shell;                  // 0: tetrahedral solid, 1: triangle shell (cloth)
+  dpMaterial material;        // solids; shells ignore it (St. Venant–Kirchhoff membrane)
+  int nv;                     // vertices
+  const double *rest;         // nv × 3 rest positions, m (placed in the world)
+  const double *position;     // nv × 3 initial positions, m; NULL: the rest positions
+  double velocity[3];         // initial velocity of every free vertex, m/s
+  int nelem;                  // tetrahedra (nelem × 4) or triangles (nelem × 3)
+  const int *elem;            // vertex indices 0 .. nv−1, tetrahedra positively oriented
+  int nhinge;                 // shells: hinges (nhinge × 4: shared edge v0 v1, opposite v2 v3)
+  const int *hinge;
+  double youngs_modulus;      // E, Pa (> 0)
+  double poisson_ratio;       // ν in [0, 0.5) (solids), [0, 1) (shells)
+  int per_element;            // 1: E and ν are per element in θ; 0: one each per soft body
+  double density;             // kg/m³ (solid) or kg/m² (shell), > 0
+  double thickness;           // shell thickness, m: membrane Lamé parameters t·E/(2(1+ν)) and
+                              // t·Eν/(1−ν²) (plane stress)
+  double mass_damping;        // Rayleigh α, 1/s: force −α m v on every vertex
+  double stiffness_damping;   // Rayleigh β, s: viscous stress β F(2μ Ė + λ tr(Ė) I) on the
+                              // Green strain rate Ė (= β K v at rest; zero for rigid motion)
+  double bending_stiffness;   // shells: kb, N·m (discrete shells, Grinspun et al. 2003)
+  double lift, drag;          // shells: aerodynamic coefficients C_L, C_D (dimensionless)
+  double air_density;         // shells: kg/m³
+  double wind[3];             // shells: air velocity, m/s
+  double radius;              // contact radius of the vertices, m (>= 0)
+  int npin;                   // pinned vertices: their velocity is a control, not dynamics
+  const int *pin;             // npin vertex indices
+  const double *pin_velocity; // steps × npin × 3 initial controls (m/s), or NULL: zero (fixed)
+} dpSoftDef;
+
+dpSoftDef dp_default_soft_def(int shell);
+
 // One named entry of the parameter block θ: a scene value that gradients are computed for.
 // path: "gravity", "particles.ball.mass", "springs.s3.stiffness", "ground.friction",
 // "boxes.wall.center", "controls", ... Values θ[offset .. offset+len) with the given shape.
@@ -287,6 +339,23 @@ typedef struct dpOffsets {
   size_t kv;              // na
   size_t act_controls;    // na × steps: actuator a's control at step t at a·steps + t
   size_t body_contact;    // DP_CCONTACT: contact constants between two bodies' shapes
+  // soft bodies and shells (nvert vertices, nmat material entries, nsoft soft bodies)
+  size_t soft_rest;       // nvert × 3 rest positions, m
+  size_t soft_x0;         // nvert × 3 initial positions, m
+  size_t soft_v0;         // nvert × 3 initial velocities, m/s
+  size_t soft_E;          // nmat Young's moduli, Pa
+  size_t soft_nu;         // nmat Poisson ratios
+  size_t soft_density;    // nsoft, kg/m³ or kg/m²
+  size_t soft_thickness;  // nsoft, m (shells)
+  size_t soft_alpha;      // nsoft Rayleigh mass damping, 1/s
+  size_t soft_beta;       // nsoft Rayleigh stiffness damping, s
+  size_t soft_bend;       // nsoft bending stiffness, N·m (shells)
+  size_t soft_lift;       // nsoft lift coefficient (shells)
+  size_t soft_drag;       // nsoft drag coefficient (shells)
+  size_t soft_air;        // nsoft air density, kg/m³ (shells)
+  size_t soft_wind;       // nsoft × 3 wind, m/s (shells)
+  size_t soft_radius;     // nsoft contact radius, m
+  size_t pin_controls;    // steps × npin × 3 velocities of the pinned vertices, m/s
 } dpOffsets;
 
 // An entry of the scene's `parameters:` list (what dp-optimize optimizes by default).
@@ -343,6 +412,33 @@ typedef struct dpModel {
                            // the second < 0 for collider −1 − c (then the collider is shape A)
   void *rb_;               // the compiled tree (lib/rb_tree.h), internal
 
+  int nsoft;               // soft bodies and shells (0: none)
+  dpName *softname;
+  unsigned char *soft_shell;   // nsoft: 1 for a shell
+  dpMaterial *soft_material;   // nsoft
+  unsigned char *soft_perelem; // nsoft: E and ν per element
+  int *soft_vadr, *soft_nv;    // nsoft: range in the soft vertices
+  int *soft_eadr, *soft_ne;    // nsoft: range in tet (solids) or tri (shells)
+  int *soft_hadr, *soft_nh;    // nsoft: range in hinge
+  int *soft_padr, *soft_npin;  // nsoft: range in pin
+  int *soft_madr;              // nsoft: first material entry (1 or soft_ne entries)
+  int nvert;                   // soft vertices of all soft bodies
+  int *vsoft;                  // nvert: owner
+  unsigned char *vpinned;      // nvert
+  int ntet;
+  int *tet;                    // ntet × 4 vertex indices (into the soft vertices)
+  int ntri;
+  int *tri;                    // ntri × 3
+  int nhinge;
+  int *hinge;                  // nhinge × 4: shared edge v0 v1, opposite vertices v2 v3
+  int npin;
+  int *pin;                    // npin vertex indices
+  int nmat;                    // material entries (E, ν)
+  double newton_tol;       // implicit Euler: ‖g‖₂ of the Newton residual, relative (1e-9)
+  int newton_max_iter;     // (20)
+  double cg_tol;           // PCG relative residual (1e-10)
+  int cg_max_iter;         // (1000)
+
   size_t ntheta;           // size of θ
   double *theta0;          // θ as given by the scene, ntheta
   dpOffsets off;
@@ -374,7 +470,8 @@ dpStatus dp_model_add_spec(dpModel *m, const dpParamSpec *spec, dpError *err);
 // Lay out θ and the named entries; validate (masses > 0, indices in range, ...).
 dpStatus dp_model_finalize(dpModel *m, dpError *err);
 void dp_model_free(dpModel *m);
-// Size of the packed state of one environment: [x (np × 3) | v (np × 3) | q (nq) | qd (nv)].
+// Size of the packed state of one environment:
+// [x (np × 3) | v (np × 3) | q (nq) | qd (nv) | soft x (nvert × 3) | soft v (nvert × 3)].
 size_t dp_model_nstate(const dpModel *m);
 int dp_model_find_particle(const dpModel *m, const char *name);
 
@@ -399,6 +496,15 @@ int dp_model_find_actuator(const dpModel *m, const char *name);
 // (6 np + nq).
 size_t dp_model_q_offset(const dpModel *m);
 size_t dp_model_qd_offset(const dpModel *m);
+
+// Add a soft body or shell (names unique across both kinds). Element orientation, degenerate
+// elements, index ranges and material ranges are checked at finalize, naming the soft body.
+// Returns the new index, or -1 with err filled.
+int dp_model_add_soft(dpModel *m, const char *name, const dpSoftDef *def, dpError *err);
+int dp_model_find_soft(const dpModel *m, const char *name);
+// Offset of the soft vertices' positions in the packed state (6 np + nq + nv); their velocities
+// follow (nvert × 3 each).
+size_t dp_model_soft_offset(const dpModel *m);
 
 // Scratch (doubles) that dp_body_poses and adj_dp_body_positions need: callers allocate it
 // once (e.g. when binding a loss), so that nothing is allocated per step.
@@ -468,6 +574,10 @@ typedef struct dpData {
   double *stage;      // RK4 stage states and forces, 4 × 3 × np × 3
   double *work;       // adjoint work, 4 × np × 3
   double *rb;         // articulated-body scratch (steps, contact, adjoints)
+  double *fem;        // soft-body scratch (element rest data, Newton and CG vectors, adjoints)
+  long newton_iters;  // implicit Euler: Newton iterations, CG iterations and solves that
+  long cg_iters;      // stopped at the iteration limit, counted since dp_data_new
+  long unconverged;
   void *block_;       // the allocation
 } dpData;
 
@@ -987,6 +1097,50 @@ dpStatus dp_problem_eval(void *ud, const double *z, double *f, double *g, dpErro
 // DP_OK when the library was built with nvcc and a CUDA device is present; otherwise
 // DP_ERR_NO_CUDA with the reason in why (e.g. "built without CUDA", "no CUDA device").
 dpStatus dp_cuda_available(char *why, size_t n);
+
+// ============================================================================================
+// CUDA soft-body kernels
+// ============================================================================================
+
+// The element loops of the soft bodies and shells on the GPU: host arrays in, host arrays out.
+// Each call computes the element rest data from θ on the host with the kernels the CPU step
+// uses (tet_rest, fem_lame, tri_rest, cloth_lame, hinge_rest: Dm⁻¹, rest volume or area, Lamé
+// parameters, hinge rest angle and weight), uploads it, and runs one GPU thread per
+// tetrahedron, triangle or hinge with the CPU's kernel bodies (phys_fem_kern.h,
+// phys_cloth_kern.h), scattering into the vertices with atomicAdd: results agree with the CPU
+// loops of phys_fem.c to round-off (~1e-12 relative), not bit for bit, and the order of the
+// additions at a vertex varies from run to run. Device buffers are allocated and freed within
+// each call (nothing is kept between calls). Pinned vertices are treated like the others.
+// Common arguments: m: a finalized model (no soft body: nothing to do, DP_OK); theta: θ of m
+// (ntheta), or NULL for m->theta0; x, v, dx, f_bar: nvert × 3 host arrays over the soft
+// vertices (positions in m, velocities in m/s, a displacement in m, a force adjoint in 1/N).
+// Errors: DP_ERR_NO_CUDA when built without nvcc or no usable device is present (the message
+// says which); DP_ERR_CUDA when a CUDA call fails (the message names file and line);
+// DP_ERR_NOMEM.
+
+// Internal forces f (nvert × 3, N; written) of every soft body and shell at positions x and
+// velocities v: tetrahedra (tet_force: elastic stress plus the Rayleigh stiffness-damping
+// stress, linearised at x itself), triangle membranes (tri_force, likewise) and bending hinges
+// (hinge_force). Not included: the Rayleigh mass damping −α m v, gravity, contact and
+// aerodynamics (fem_forces adds them on the CPU). Source: Sifakis & Barbič, SIGGRAPH 2012 FEM
+// course, §4 (nodal forces); Grinspun et al., "Discrete Shells", SCA 2003 (bending).
+dpStatus dp_cuda_soft_forces(const dpModel *m, const double *theta, const double *x,
+                             const double *v, double *f, dpError *err);
+
+// out = K dx (nvert × 3, N; written): the Hessian K = ∂²E/∂x² of the elastic and bending energy
+// E (tet_elastic_hvp, tri_elastic_hvp, hinge_hvp) at positions x times the displacement dx.
+// K = −∂f/∂x of the elastic and bending forces; no damping or mass term. Symmetric, indefinite
+// in general (no definiteness projection).
+dpStatus dp_cuda_soft_hvp(const dpModel *m, const double *theta, const double *x,
+                          const double *dx, double *out, dpError *err);
+
+// Vector-Jacobian product of dp_cuda_soft_forces: x_bar += (∂f/∂x)ᵀ f_bar and
+// v_bar += (∂f/∂v)ᵀ f_bar (nvert × 3 each, accumulated), with adj_tet_force, adj_tri_force and
+// adj_hinge_force (the damping configuration x_d = x, so its adjoint goes to x_bar). The
+// adjoints of θ (materials, rest shape, damping, bending stiffness) are not computed.
+dpStatus dp_cuda_soft_adj_forces(const dpModel *m, const double *theta, const double *x,
+                                 const double *v, const double *f_bar, double *x_bar,
+                                 double *v_bar, dpError *err);
 
 #ifdef __cplusplus
 }
