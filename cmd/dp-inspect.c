@@ -16,6 +16,7 @@
 #include "common.h"
 #include "core_text.h"
 #include "io_yaml.h"
+#include "render_scene.h"
 
 static void usage(FILE *f) {
   fprintf(f,
@@ -49,6 +50,8 @@ static void usage(FILE *f) {
           "      --frames DIR       where to write frame_00000.png ... (created if missing)\n"
           "      --view xz|xy|yz    world axes shown right and up (default xz)\n"
           "      --every N          draw every N-th frame (default 1)\n"
+          "      --mesh strain|edges  soft bodies and shells: surfaces coloured by strain\n"
+          "                         (default) or their edges only\n"
           "      --set PATH=VALUE   override a scene value (repeatable)\n"
           "      --json             print a JSON document on stdout instead of the text\n"
           "  -q, --quiet            print nothing on success (--compare: only the exit status)\n"
@@ -615,6 +618,7 @@ static int summary_csv(const char *path, int json, int quiet) {
 static const char *integrator_name(dpIntegrator k) {
   return k == DP_EXPLICIT_EULER ? "explicit_euler"
          : k == DP_RK4          ? "rk4"
+         : k == DP_IMPLICIT_EULER ? "implicit_euler"
                                 : "semi_implicit_euler";
 }
 
@@ -723,6 +727,81 @@ static void summary_bodies(const dpModel *m, cJSON *doc, txtTable *tb, txtTable 
   }
 }
 
+// In the order of dpMaterial, as the scene spells them.
+static const char *material_name(dpMaterial k) {
+  static const char *const names[] = {"linear", "corotated", "stvk", "neohookean"};
+  return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "unknown";
+}
+
+// "v" for one value, "min .. max" for several (exact for one, six digits for a range).
+static void fmt_range(char *buf, size_t cap, const double *v, size_t n) {
+  stats st = stats_of(v, n, 1);
+  if (n == 1 || st.min == st.max) {
+    fmt_exact(buf, cap, v[0]);
+    return;
+  }
+  char a[32], b[32];
+  fmt_short(a, sizeof a, st.min);
+  fmt_short(b, sizeof b, st.max);
+  snprintf(buf, cap, "%s .. %s", a, b);
+}
+
+// The soft bodies and shells: a text table (printed after the header line) or an array of the
+// --json document. E and ν are the scene's values (θ), per element as a range.
+static void summary_soft(const dpModel *m, cJSON *doc, txtTable *t) {
+  cJSON *js = doc != NULL ? cJSON_AddArrayToObject(doc, "softbodies") : NULL;
+  tt_row(t, "soft body", "kind", "vertices", "elements", "material", "E (Pa)", "nu", "density",
+         "pins");
+  for (int i = 0; i < m->nsoft; i++) {
+    int shell = m->soft_shell[i];
+    size_t nm = m->soft_perelem[i] ? (size_t)m->soft_ne[i] : 1;
+    const double *E = m->theta0 + m->off.soft_E + m->soft_madr[i];
+    const double *nu = m->theta0 + m->off.soft_nu + m->soft_madr[i];
+    double rho = m->theta0[m->off.soft_density + (size_t)i];
+    const char *mat = shell ? "stvk" : material_name(m->soft_material[i]);
+    if (js != NULL) {
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddStringToObject(o, "name", m->softname[i]);
+      cJSON_AddStringToObject(o, "kind", shell ? "shell" : "softbody");
+      json_add_num(o, "vertices", m->soft_nv[i]);
+      json_add_num(o, shell ? "triangles" : "tetrahedra", m->soft_ne[i]);
+      cJSON_AddStringToObject(o, "material", mat);
+      stats se = stats_of(E, nm, 1), sn = stats_of(nu, nm, 1);
+      if (nm == 1) {
+        json_add_num(o, "youngs_modulus", E[0]);
+        json_add_num(o, "poisson_ratio", nu[0]);
+      } else {
+        cJSON *a = cJSON_AddArrayToObject(o, "youngs_modulus_range");
+        cJSON_AddItemToArray(a, json_num(se.min));
+        cJSON_AddItemToArray(a, json_num(se.max));
+        a = cJSON_AddArrayToObject(o, "poisson_ratio_range");
+        cJSON_AddItemToArray(a, json_num(sn.min));
+        cJSON_AddItemToArray(a, json_num(sn.max));
+      }
+      json_add_num(o, "density", rho);
+      if (shell) {
+        json_add_num(o, "thickness", m->theta0[m->off.soft_thickness + (size_t)i]);
+      }
+      json_add_num(o, "pins", m->soft_npin[i]);
+      cJSON_AddItemToArray(js, o);
+      continue;
+    }
+    char nv[16], ne[32], e[80], n[80], d[48], pins[16];
+    snprintf(nv, sizeof nv, "%d", m->soft_nv[i]);
+    snprintf(ne, sizeof ne, "%d %s", m->soft_ne[i],
+             shell ? plural(m->soft_ne[i], "triangle", "triangles")
+                   : plural(m->soft_ne[i], "tetrahedron", "tetrahedra"));
+    fmt_range(e, sizeof e, E, nm);
+    fmt_range(n, sizeof n, nu, nm);
+    char r[32];
+    fmt_exact(r, sizeof r, rho);
+    snprintf(d, sizeof d, "%s %s", r, shell ? "kg/m^2" : "kg/m^3");
+    snprintf(pins, sizeof pins, "%d", m->soft_npin[i]);
+    tt_row(t, m->softname[i], shell ? "shell" : "soft body", nv, ne,
+           shell ? "stvk (membrane)" : mat, e, n, d, pins);
+  }
+}
+
 static int summary_scene(const char *path, const cli_list *sets, int json, int quiet) {
   dpError err;
   dp_error_clear(&err);
@@ -749,12 +828,23 @@ static int summary_scene(const char *path, const cli_list *sets, int json, int q
     json_add_num(doc, "controlled_particles", m->nu);
     json_add_num(doc, "ntheta", (double)m->ntheta);
   }
-  txtTable tb, ts, ta;
+  txtTable tb, ts, ta, tsoft;
   tt_init(&tb, 7);
   tt_init(&ts, 4);
   tt_init(&ta, 4);
+  tt_init(&tsoft, 9);
   if (m->nb > 0) {
     summary_bodies(m, doc, &tb, &ts, &ta);
+  }
+  int nshell = 0;
+  for (int i = 0; i < m->nsoft; i++) {
+    nshell += m->soft_shell[i];
+  }
+  if (m->nsoft > 0) {
+    if (doc != NULL) {
+      json_add_num(doc, "soft_vertices", m->nvert);
+    }
+    summary_soft(m, doc, &tsoft);
   }
   if (json) {
     params = cJSON_AddArrayToObject(doc, "parameters");
@@ -847,6 +937,11 @@ static int summary_scene(const char *path, const cli_list *sets, int json, int q
              plural(m->nb, "y", "ies"), m->nq, m->nv, m->nsh, plural(m->nsh, "", "s"), m->na,
              plural(m->na, "", "s"));
     }
+    if (m->nsoft > 0) {
+      int nsolid = m->nsoft - nshell;
+      printf("; %d soft bod%s, %d shell%s (%d vertices)", nsolid, plural(nsolid, "y", "ies"),
+             nshell, plural(nshell, "", "s"), m->nvert);
+    }
     printf("\n");
     if (m->nb > 0) {
       tt_print(&tb, "  ");
@@ -857,6 +952,9 @@ static int summary_scene(const char *path, const cli_list *sets, int json, int q
         tt_print(&ta, "  ");
       }
     }
+    if (m->nsoft > 0) {
+      tt_print(&tsoft, "  ");
+    }
     printf("%zu parameter entries, %zu values; %zu in the scene's parameters: list\n",
            m->nparam, m->ntheta, m->nspec);
     tt_print(&t, "  ");
@@ -865,6 +963,7 @@ static int summary_scene(const char *path, const cli_list *sets, int json, int q
   tt_free(&tb);
   tt_free(&ts);
   tt_free(&ta);
+  tt_free(&tsoft);
   cJSON_Delete(doc);
   dp_model_free(m);
   return EXIT_OK;
@@ -1650,7 +1749,47 @@ typedef struct {
   dpView view;
   long every;
   int width, height;
+  dpMeshStyle mesh;
 } renderArgs;
+
+// The soft vertices of every frame, nframes × nvert × 3, gathered from the trajectory's
+// softbodies/NAME/x and shells/NAME/x in model vertex order; NULL (and a usage error printed)
+// when one is missing or has another shape.
+static double *soft_frames(const dpModel *m, const dpNpz *z, const char *traj,
+                           const char *scene, size_t nframes, int *rc) {
+  double *sx = xmalloc(nframes * 3 * (size_t)m->nvert * sizeof *sx);
+  for (int i = 0; i < m->nsoft; i++) {
+    const char *kind = m->soft_shell[i] ? "shells" : "softbodies";
+    char *name = xprintf("%s/%s/x", kind, m->softname[i]);
+    const dpNpzEntry *e = dp_npz_get(z, name);
+    size_t nv = (size_t)m->soft_nv[i];
+    if (!is_array(e) || e->ndim != 3 || e->shape[0] != nframes || e->shape[1] != nv ||
+        e->shape[2] != 3) {
+      char shape[96] = "";
+      if (is_array(e)) {
+        fmt_shape(shape, sizeof shape, e->ndim, e->shape);
+      }
+      *rc = is_array(e) ? cli_usage_error("'%s' in %s has shape %s, expected (%zu, %zu, 3): %s "
+                                          "'%s' of the scene %s has %zu vertices",
+                                          name, traj, shape, nframes, nv,
+                                          m->soft_shell[i] ? "shell" : "soft body",
+                                          m->softname[i], scene, nv)
+                        : cli_usage_error("no array '%s' in %s, and the scene %s has the %s '%s'",
+                                          name, traj, scene,
+                                          m->soft_shell[i] ? "shell" : "soft body",
+                                          m->softname[i]);
+      free(name);
+      free(sx);
+      return NULL;
+    }
+    for (size_t f = 0; f < nframes; f++) {
+      memcpy(sx + 3 * (f * (size_t)m->nvert + (size_t)m->soft_vadr[i]), e->data + 3 * nv * f,
+             3 * nv * sizeof *sx);
+    }
+    free(name);
+  }
+  return sx;
+}
 
 static int run_render(const char *scene, const char *traj, const cli_list *sets,
                       const renderArgs *ra, int json, int quiet) {
@@ -1661,6 +1800,7 @@ static int run_render(const char *scene, const char *traj, const cli_list *sets,
   dpImage *img = NULL;
   char *path = NULL;
   cJSON *meta = NULL;
+  double *sx = NULL;
   int rc = EXIT_OK;
   if (file_kind(traj) != KIND_NPZ) {
     return cli_usage_error("--render: '%s' is not an NPZ trajectory", traj);
@@ -1713,6 +1853,10 @@ static int run_render(const char *scene, const char *traj, const cli_list *sets,
     }
   }
   const double *bpos = bp != NULL ? bp->data : NULL, *bquat = bq != NULL ? bq->data : NULL;
+  // Soft bodies and shells are drawn at the vertex positions the trajectory recorded.
+  if (m->nsoft > 0 && (sx = soft_frames(m, z, traj, scene, x->shape[0], &rc)) == NULL) {
+    goto done;
+  }
   const dpNpzEntry *time = dp_npz_get(z, "time");
   int have_time = is_array(time) && time->ndim == 1 && time->size == x->shape[0];
   // A trajectory of another version of the scene still renders; say so.
@@ -1729,7 +1873,7 @@ static int run_render(const char *scene, const char *traj, const cli_list *sets,
   }
   size_t nframes = x->shape[0];
   double lo[3], hi[3];
-  dp_render_bounds(m, m->theta0, x->data, bpos, bquat, nframes, lo, hi);
+  dp_render_bounds_soft(m, m->theta0, x->data, bpos, bquat, sx, nframes, lo, hi);
   if (mkdir(ra->dir, 0777) != 0 && errno != EEXIST) {
     fprintf(stderr, "%s: cannot create directory '%s': %s\n", cli_tool, ra->dir, strerror(errno));
     rc = EXIT_FAIL;
@@ -1754,10 +1898,11 @@ static int run_render(const char *scene, const char *traj, const cli_list *sets,
     double tf = have_time ? time->data[f] : (double)f * m->dt;
     sprintf(path, "%s/frame_%05zu.png", ra->dir, written);
     size_t nb = (size_t)m->nb;
-    if (dp_render_frame(m, m->theta0, x->data + f * (size_t)m->np * 3,
-                        bpos != NULL ? bpos + f * nb * 3 : NULL,
-                        bquat != NULL ? bquat + f * nb * 4 : NULL, tf, ra->view, lo, hi, img,
-                        &err) != DP_OK ||
+    if (dp_render_frame_soft(m, m->theta0, x->data + f * (size_t)m->np * 3,
+                             bpos != NULL ? bpos + f * nb * 3 : NULL,
+                             bquat != NULL ? bquat + f * nb * 4 : NULL,
+                             sx != NULL ? sx + f * (size_t)m->nvert * 3 : NULL, ra->mesh, tf,
+                             ra->view, lo, hi, img, &err) != DP_OK ||
         dp_image_write_png(img, path, &err) != DP_OK) {
       if (progress) {
         fputc('\n', stderr);
@@ -1783,6 +1928,9 @@ static int run_render(const char *scene, const char *traj, const cli_list *sets,
       cJSON_AddStringToObject(doc, "directory", ra->dir);
       json_add_num(doc, "width", img->width);
       json_add_num(doc, "height", img->height);
+      if (m->nsoft > 0) {
+        cJSON_AddStringToObject(doc, "mesh", ra->mesh == DP_MESH_EDGES ? "edges" : "strain");
+      }
       json_print(doc);
       cJSON_Delete(doc);
     }
@@ -1792,6 +1940,7 @@ static int run_render(const char *scene, const char *traj, const cli_list *sets,
            written - 1);
   }
 done:
+  free(sx);
   free(path);
   cJSON_Delete(meta);
   dp_image_free(img);
@@ -1832,7 +1981,7 @@ bad:
 enum {
   OPT_COMPARE = 1000, OPT_RTOL, OPT_ATOL, OPT_PLOT, OPT_X, OPT_LOGY, OPT_LINEAR, OPT_TITLE,
   OPT_XLABEL, OPT_YLABEL, OPT_SIZE, OPT_RENDER, OPT_FRAMES, OPT_VIEW, OPT_EVERY, OPT_SET,
-  OPT_JSON, OPT_GET,
+  OPT_JSON, OPT_GET, OPT_MESH,
 };
 
 // Which mode each option belongs to (for "only applies to" errors).
@@ -1860,6 +2009,7 @@ int main(int argc, char **argv) {
       {"frames", required_argument, NULL, OPT_FRAMES},
       {"view", required_argument, NULL, OPT_VIEW},
       {"every", required_argument, NULL, OPT_EVERY},
+      {"mesh", required_argument, NULL, OPT_MESH},
       {"set", required_argument, NULL, OPT_SET},
       {"json", no_argument, NULL, OPT_JSON},
       {"quiet", no_argument, NULL, 'q'},
@@ -1871,7 +2021,7 @@ int main(int argc, char **argv) {
   double rtol = 1e-9, atol = 1e-12;
   cli_list plots = {0}, gets = {0}, sets = {0};
   plotArgs pa = {NULL, NULL, -1, NULL, NULL, NULL, 0, 0};
-  renderArgs ra = {NULL, DP_VIEW_XZ, 1, 0, 0};
+  renderArgs ra = {NULL, DP_VIEW_XZ, 1, 0, 0, DP_MESH_STRAIN};
   optSeen seen = {0};
   long every = 1;
   int c, rc = EXIT_OK;
@@ -1933,6 +2083,18 @@ int main(int argc, char **argv) {
           goto done;
         }
         seen.first_render = "--view";
+        break;
+      case OPT_MESH:
+        if (strcmp(optarg, "strain") == 0) {
+          ra.mesh = DP_MESH_STRAIN;
+        } else if (strcmp(optarg, "edges") == 0) {
+          ra.mesh = DP_MESH_EDGES;
+        } else {
+          rc = cli_usage_error("option '--mesh': unknown style '%s' (use strain or edges)",
+                               optarg);
+          goto done;
+        }
+        seen.first_render = "--mesh";
         break;
       case OPT_EVERY:
         if (!cli_parse_int("--every", optarg, 1, 1000000000, &every)) {

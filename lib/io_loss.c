@@ -1,7 +1,7 @@
 // JSON loss files (schemas/loss.schema.json, cJSON): parsing, validation and binding of every
-// term to the model's entities (particle and body names, θ paths, observed trajectory
-// files). cJSON keeps no positions, so errors are placed by re-scanning the text along the
-// offending key's path.
+// term to the model's entities (particle, body and soft-body names, θ paths, observed
+// trajectory files). cJSON keeps no positions, so errors are placed by re-scanning the text
+// along the offending key's path.
 #include <errno.h>
 #include <fnmatch.h>
 #include <math.h>
@@ -522,6 +522,36 @@ static dpStatus get_bodies(Ctx *c, const cJSON *v, const char *key, int **idx, i
   return DP_OK;
 }
 
+// A soft body or shell by name, with a suggestion when there is none. shell: the kind the caller
+// needs (0 solid, 1 shell) or -1 for either; a name of the other kind says which it is.
+static dpStatus resolve_soft(Ctx *c, const char *name, const char *key, int shell, int *out) {
+  const dpModel *m = c->m;
+  int i = dp_model_find_soft(m, name);
+  if (i < 0) {
+    Suggest sg = {name, NULL, 0};
+    for (int k = 0; k < m->nsoft; k++) {
+      if (shell < 0 || m->soft_shell[k] == shell) {
+        suggest_add(&sg, m->softname[k]);
+      }
+    }
+    const char *what = shell < 0 ? "soft body or shell" : shell ? "shell" : "soft body";
+    if (m->nsoft == 0) {
+      return fail_at(c, key, -1, 0, "unknown %s '%s' (the scene has no soft bodies or shells)",
+                     what, name);
+    }
+    char sug[DP_NAME_MAX + 32];
+    return fail_at(c, key, -1, 0, "unknown %s '%s'%s", what, name,
+                   suggest_text(sug, sizeof sug, sg.best));
+  }
+  if (shell >= 0 && m->soft_shell[i] != shell) {
+    return fail_at(c, key, -1, 0, "'%s' is a %s, not a %s (its arrays are under '%s/')", name,
+                   m->soft_shell[i] ? "shell" : "soft body", shell ? "shell" : "soft body",
+                   m->soft_shell[i] ? "shells" : "softbodies");
+  }
+  *out = i;
+  return DP_OK;
+}
+
 // target: exactly 3 finite numbers (m or m/s).
 static dpStatus get_vec3(Ctx *c, const cJSON *v, const char *key, double out[3]) {
   if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) != 3) {
@@ -606,6 +636,8 @@ static const char *const k_term_keys[DP_TERM_COUNT][MAX_KEYS] = {
                                "components", NULL},
     [DP_TERM_JOINT] = {"type", "description", "weight", "body", "step", "target", NULL},
     [DP_TERM_JOINT_VELOCITY] = {"type", "description", "weight", "body", "step", "target", NULL},
+    [DP_TERM_CENTROID] = {"type", "description", "weight", "soft", "step", "steps", "target",
+                          "components", NULL},
 };
 
 static int key_allowed(dpTermType type, const char *key) {
@@ -1104,9 +1136,39 @@ static dpStatus body_q_columns(Ctx *c, const cJSON *meta, const cJSON *names, co
   return DP_OK;
 }
 
+// A field "softbodies/NAME/x" (or v) or "shells/NAME/x" (or v): *soft = 1 with tm->soft and
+// tm->field set; *soft = 0 when field starts otherwise.
+static dpStatus soft_field(Ctx *c, const char *field, dpTerm *tm, int *soft) {
+  *soft = 0;
+  int shell = strncmp(field, "shells/", 7) == 0;
+  if (!shell && strncmp(field, "softbodies/", 11) != 0) {
+    return DP_OK;
+  }
+  const char *name = field + (shell ? 7 : 11), *slash = strrchr(name, '/');
+  const char *kind = shell ? "shells" : "softbodies";
+  if (slash == NULL || slash == name || (size_t)(slash - name) >= DP_NAME_MAX ||
+      memchr(name, '/', (size_t)(slash - name)) != NULL ||
+      (strcmp(slash, "/x") != 0 && strcmp(slash, "/v") != 0)) {
+    return fail_at(c, "field", -1, 0,
+                   "'field' '%s' must be \"%s/NAME/x\" or \"%s/NAME/v\" (NAME: a %s of the "
+                   "scene)",
+                   field, kind, kind, shell ? "shell" : "soft body");
+  }
+  char buf[DP_NAME_MAX];
+  memcpy(buf, name, (size_t)(slash - name));
+  buf[slash - name] = '\0';
+  dpStatus st = resolve_soft(c, buf, "field", shell, &tm->soft);
+  if (st != DP_OK) {
+    return st;
+  }
+  tm->field = slash[1] == 'x' ? DP_FIELD_SOFT_X : DP_FIELD_SOFT_V;
+  *soft = 1;
+  return DP_OK;
+}
+
 // trajectory: file (NPZ with `time` (F) and the `field` array: (F, N, 3) for particles/x,
-// particles/v and bodies/xpos, (F, nq) for bodies/q), field, particles or bodies, steps,
-// components. Keeps only the selected frames and values: obs row j of frame f is column
+// particles/v and bodies/xpos, (F, nq) for bodies/q, (F, nv, 3) for a soft body's or shell's
+// softbodies/NAME/x, shells/NAME/v, ...), field, particles or bodies, steps, components. Keeps only the selected frames and values: obs row j of frame f is column
 // col[j] of the file's row at that frame.
 static dpStatus bind_trajectory(Ctx *c, const cJSON *obj, dpTerm *tm) {
   const dpModel *m = c->m;
@@ -1137,16 +1199,30 @@ static dpStatus bind_trajectory(Ctx *c, const cJSON *obj, dpTerm *tm) {
       known = 1;
     }
   }
-  if (!known) {
+  int soft = 0;
+  if (!known && (st = soft_field(c, field, tm, &soft)) != DP_OK) {
+    return st;
+  }
+  if (!known && !soft) {
     return fail_at(c, "field", -1, 0,
-                   "'field' must be \"particles/x\", \"particles/v\", \"bodies/xpos\" or "
-                   "\"bodies/q\" (got '%s')",
+                   "'field' must be \"particles/x\", \"particles/v\", \"bodies/xpos\", "
+                   "\"bodies/q\", \"softbodies/NAME/x\" (or /v) or \"shells/NAME/x\" (or /v) "
+                   "(got '%s')",
                    field);
   }
   int bodies = tm->field == DP_FIELD_BODY_XPOS || tm->field == DP_FIELD_BODY_Q;
   const char *setkey = bodies ? "bodies" : "particles", *what = bodies ? "body" : "particle";
   const char *other = bodies ? "particles" : "bodies";
-  if (member(obj, other) != NULL) {
+  if (soft) {
+    const char *key = member(obj, "particles") != NULL ? "particles"
+                      : member(obj, "bodies") != NULL ? "bodies"
+                                                      : NULL;
+    if (key != NULL) {
+      return fail_at(c, key, -1, 1,
+                     "key '%s' does not apply to field '%s' (it compares every vertex of '%s')",
+                     key, field, m->softname[tm->soft]);
+    }
+  } else if (member(obj, other) != NULL) {
     return fail_at(c, other, -1, 1, "key '%s' does not apply to field '%s' (use '%s')", other,
                    field, setkey);
   }
@@ -1202,6 +1278,12 @@ static dpStatus bind_trajectory(Ctx *c, const cJSON *obj, dpTerm *tm) {
   }
   size_t nobs = ex->shape[1];
   size_t width = tm->field == DP_FIELD_BODY_Q ? nobs : 3 * nobs;  // values per file frame
+  if (soft && nobs != (size_t)m->soft_nv[tm->soft]) {
+    st = fail_at(c, "file", -1, 0, "'%s' in '%s' has %zu vertices but %s '%s' has %d", field,
+                 file, nobs, m->soft_shell[tm->soft] ? "shell" : "soft body",
+                 m->softname[tm->soft], m->soft_nv[tm->soft]);
+    goto done;
+  }
 
   // Frames → steps: t = round(time[f] / dt), which must be an exact step of the scene.
   int nscene = bodies ? m->nb : m->np;
@@ -1245,38 +1327,46 @@ static dpStatus bind_trajectory(Ctx *c, const cJSON *obj, dpTerm *tm) {
     goto done;
   }
 
-  // Observed entities → scene entities, by the names in meta.json or else by index.
-  const cJSON *names;
-  const char *stranger;
-  if ((st = read_meta(c, z, file, &meta)) != DP_OK ||
-      (st = meta_names(c, meta, setkey, file, tm->field == DP_FIELD_BODY_Q ? SIZE_MAX : nobs,
-                       &names)) != DP_OK) {
-    goto done;
-  }
-  if (tm->field == DP_FIELD_BODY_Q) {
-    if ((fqadr = dp_malloc((size_t)m->nb * sizeof(int))) == NULL) {
-      st = nomem(c);
-      goto done;
-    }
-    // By name: the names need not match the width; by index: the width must be the scene's nq.
-    size_t nb_file = names != NULL ? (size_t)cJSON_GetArraySize(names) : (size_t)m->nb;
-    if ((st = map_observed(c, names, what, file, nb_file, nscene, obs_of, &stranger)) != DP_OK ||
-        (st = body_q_columns(c, meta, names, file, nobs, obs_of, fqadr)) != DP_OK) {
-      goto done;
-    }
-  } else if ((st = map_observed(c, names, what, file, nobs, nscene, obs_of, &stranger)) != DP_OK) {
-    goto done;
-  }
+  // Observed entities → scene entities, by the names in meta.json or else by index (a soft
+  // body's vertices: the file's, in order).
   int *sel = NULL;
-  if ((st = select_observed(c, obj, setkey, what, file, obs_of, nscene, stranger, &sel,
-                            &tm->n)) != DP_OK) {
-    dp_free(sel);
-    goto done;
-  }
-  if (bodies) {
-    tm->bidx = sel;
+  if (soft) {
+    tm->n = m->soft_nv[tm->soft];
   } else {
-    tm->pidx = sel;
+    const cJSON *names;
+    const char *stranger;
+    if ((st = read_meta(c, z, file, &meta)) != DP_OK ||
+        (st = meta_names(c, meta, setkey, file, tm->field == DP_FIELD_BODY_Q ? SIZE_MAX : nobs,
+                         &names)) != DP_OK) {
+      goto done;
+    }
+    if (tm->field == DP_FIELD_BODY_Q) {
+      if ((fqadr = dp_malloc((size_t)m->nb * sizeof(int))) == NULL) {
+        st = nomem(c);
+        goto done;
+      }
+      // By name: the names need not match the width; by index: the width must be the scene's
+      // nq.
+      size_t nb_file = names != NULL ? (size_t)cJSON_GetArraySize(names) : (size_t)m->nb;
+      if ((st = map_observed(c, names, what, file, nb_file, nscene, obs_of, &stranger)) !=
+              DP_OK ||
+          (st = body_q_columns(c, meta, names, file, nobs, obs_of, fqadr)) != DP_OK) {
+        goto done;
+      }
+    } else if ((st = map_observed(c, names, what, file, nobs, nscene, obs_of, &stranger)) !=
+               DP_OK) {
+      goto done;
+    }
+    if ((st = select_observed(c, obj, setkey, what, file, obs_of, nscene, stranger, &sel,
+                              &tm->n)) != DP_OK) {
+      dp_free(sel);
+      goto done;
+    }
+    if (bodies) {
+      tm->bidx = sel;
+    } else {
+      tm->pidx = sel;
+    }
   }
 
   // The compared values of one frame and their columns in the file's rows.
@@ -1300,7 +1390,7 @@ static dpStatus bind_trajectory(Ctx *c, const cJSON *obj, dpTerm *tm) {
     goto done;
   }
   for (int k = 0, j = 0; k < tm->n; k++) {
-    int i = sel[k];
+    int i = sel != NULL ? sel[k] : k;
     if (tm->field == DP_FIELD_BODY_Q) {
       for (int q = 0; q < dp_joint_nq(m->bjoint[i]); q++, j++) {
         col[j] = fqadr[i] + q;
@@ -1308,7 +1398,7 @@ static dpStatus bind_trajectory(Ctx *c, const cJSON *obj, dpTerm *tm) {
       }
     } else {
       for (int cc = 0; cc < 3; cc++, j++) {
-        col[j] = 3 * obs_of[i] + cc;
+        col[j] = 3 * (soft ? k : obs_of[i]) + cc;
       }
     }
   }
@@ -1338,10 +1428,76 @@ done:
   return st;
 }
 
+// Steps read by a term with `steps` (as for trajectories, every step being a frame) or one
+// `step` (default end): frame_of_step[t] is the index of step t among the S selected ones, or
+// -1; nframes = S.
+static dpStatus select_steps(Ctx *c, const cJSON *obj, dpTerm *tm) {
+  const dpModel *m = c->m;
+  int T = m->steps;
+  const cJSON *one = member(obj, "step"), *many = member(obj, "steps");
+  dpStatus st = DP_OK;
+  if (one != NULL && many != NULL) {
+    return fail_at(c, "steps", -1, 1, "give either 'step' or 'steps', not both");
+  }
+  int *all = dp_calloc((size_t)T + 1, sizeof(int));
+  tm->frame_of_step = dp_calloc((size_t)T + 1, sizeof(int));
+  if (all == NULL || tm->frame_of_step == NULL) {
+    dp_free(all);
+    return nomem(c);
+  }
+  if (many != NULL) {
+    st = select_frames(c, many, "the scene", all, tm->frame_of_step);
+  } else {
+    int t = T;
+    if (one != NULL) {
+      st = get_step(c, one, "step", -1, &t);
+    }
+    if (st == DP_OK) {
+      tm->frame_of_step[t] = 1;
+    }
+  }
+  dp_free(all);
+  if (st != DP_OK) {
+    return st;
+  }
+  tm->nframes = 0;
+  for (int t = 0; t <= T; t++) {
+    tm->frame_of_step[t] = tm->frame_of_step[t] ? tm->nframes++ : -1;
+  }
+  if (tm->nframes == 0) {
+    return fail_at(c, "steps", -1, 0, "'steps' selects no step");
+  }
+  return DP_OK;
+}
+
+// centroid: soft (a soft body or shell), step or steps (default end), target (m), components.
+static dpStatus bind_centroid(Ctx *c, const cJSON *obj, dpTerm *tm) {
+  const cJSON *v = member(obj, "soft");
+  dpStatus st;
+  if (v == NULL) {
+    return fail_at(c, NULL, -1, 0, "missing 'soft' (the soft body or shell whose centroid counts)");
+  }
+  if (!cJSON_IsString(v)) {
+    return fail_at(c, "soft", -1, 0, "'soft' must name a soft body or shell (got %s)",
+                   json_type(v));
+  }
+  if ((st = resolve_soft(c, v->valuestring, "soft", -1, &tm->soft)) != DP_OK ||
+      (st = select_steps(c, obj, tm)) != DP_OK) {
+    return st;
+  }
+  if ((v = member(obj, "target")) == NULL) {
+    return fail_at(c, NULL, -1, 0, "missing 'target'");
+  }
+  if ((st = get_vec3(c, v, "target", tm->target)) != DP_OK) {
+    return st;
+  }
+  return get_components(c, member(obj, "components"), tm->mask);
+}
+
 static const dpTermType k_types[] = {
     DP_TERM_POSITION,      DP_TERM_VELOCITY, DP_TERM_TRAJECTORY,    DP_TERM_CONTROL_EFFORT,
     DP_TERM_KINETIC_ENERGY, DP_TERM_PRIOR,   DP_TERM_BODY_POSITION, DP_TERM_JOINT,
-    DP_TERM_JOINT_VELOCITY};
+    DP_TERM_JOINT_VELOCITY, DP_TERM_CENTROID};
 
 static dpStatus bind_term(Ctx *c, const cJSON *obj, dpTerm *tm) {
   if (!cJSON_IsObject(obj)) {
@@ -1401,6 +1557,8 @@ static dpStatus bind_term(Ctx *c, const cJSON *obj, dpTerm *tm) {
     case DP_TERM_JOINT:
     case DP_TERM_JOINT_VELOCITY:
       return bind_joint(c, obj, tm);
+    case DP_TERM_CENTROID:
+      return bind_centroid(c, obj, tm);
     default:
       return DP_OK;
   }

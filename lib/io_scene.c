@@ -1,9 +1,10 @@
 // The YAML scene loader (schemas/scene.schema.json, dp-scene(5)): a strict walk over the
 // document that builds a dpModel (particles, generated cloth sheets, springs, colliders,
-// controls, articulated bodies with their shapes and actuators, parameters), then the scene's
-// `overrides:` and the --set overrides that named no document value applied to θ. --set
-// overrides that do name document values change the document before it is compiled
-// (dp_scene_doc, shared with the writer io_scene_write.c).
+// controls, articulated bodies with their shapes and actuators, soft bodies and shells on
+// generated or loaded meshes (io_mesh.c), parameters), then the scene's `overrides:` and the
+// --set overrides that named no document value applied to θ. --set overrides that do name
+// document values change the document before it is compiled (dp_scene_doc, shared with the
+// writer io_scene_write.c).
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 
 #include "dp/dp.h"
 #include "core_text.h"
+#include "io_mesh.h"
 #include "io_scene.h"
 #include "io_yaml.h"
 
@@ -22,12 +24,15 @@
 #define MAX_PARTICLES 10000000LL
 #define MAX_CONTROLS 500000000LL
 #define MAX_FILE_BYTES (1ull << 30)
+#define MAX_MESH_RES 10000LL
+#define MAX_SOLVER_ITER 100000000LL
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *const k_top[] = {"name", "description", "dt", "steps", "substeps", "integrator",
                                     "gravity", "divergence_limit", "particles", "springs", "ground",
                                     "boxes", "spheres", "cloth", "controls", "bodies", "actuators",
-                                    "contact", "parameters", "overrides"};
+                                    "contact", "softbodies", "shells", "pin_controls", "solver",
+                                    "parameters", "overrides"};
 static const char *const k_particle[] = {"mass",           "position",       "velocity",
                                          "linear_drag",    "quadratic_drag", "force",
                                          "radius",         "pinned"};
@@ -67,7 +72,25 @@ static const char *const k_contact[] = {"stiffness", "damping", "damping_mode", 
 static const char *const k_joints[] = {"fixed", "revolute", "prismatic", "ball", "free"};
 static const char *const k_shape_types[] = {"sphere", "capsule", "box"};
 static const char *const k_actuator_types[] = {"motor", "position"};
-static const char *const k_integrators[] = {"explicit_euler", "semi_implicit_euler", "rk4"};
+static const char *const k_solver[] = {"newton_tol", "newton_max_iter", "cg_tol", "cg_max_iter"};
+// Keys of a soft body and of a shell: mesh and placement, initial state, material, pins.
+static const char *const k_soft[] = {
+    "mesh", "position", "scale", "rest", "vertex_position", "velocity", "vertex_velocity",
+    "material", "youngs_modulus", "poisson_ratio", "per_element", "density", "mass_damping",
+    "stiffness_damping", "radius", "pinned", "pin_region", "pin_velocity"};
+static const char *const k_shell[] = {
+    "mesh", "position", "scale", "rest", "vertex_position", "velocity", "vertex_velocity",
+    "youngs_modulus", "poisson_ratio", "per_element", "density", "thickness",
+    "bending_stiffness", "mass_damping", "stiffness_damping", "lift", "drag", "air_density",
+    "wind", "radius", "pinned", "pin_region", "pin_velocity"};
+static const char *const k_soft_mesh[] = {"box", "file"};
+static const char *const k_shell_mesh[] = {"grid", "file"};
+static const char *const k_mesh_gen[] = {"size", "resolution"};
+static const char *const k_region[] = {"min", "max"};
+// In the order of dpMaterial and dpIntegrator.
+static const char *const k_materials[] = {"linear", "corotated", "stvk", "neohookean"};
+static const char *const k_integrators[] = {"explicit_euler", "semi_implicit_euler", "rk4",
+                                            "implicit_euler"};
 static const char *const k_planes[] = {"xy", "xz", "yz"};
 static const char *const k_scales[] = {"linear", "log"};
 
@@ -84,6 +107,12 @@ typedef struct {
   int index;
 } dpNameRef;
 
+// What a soft body or shell keeps from its reading until θ is filled after compiling.
+typedef struct {
+  double *E, *nu;  // per-element Young's moduli and Poisson ratios (nelem each), or NULL
+  double *v0;      // vertex_velocity (nv × 3), or NULL
+} dpSoftLate;
+
 typedef struct {
   const char *file;       // name of the scene in messages
   dpError *err;
@@ -96,6 +125,10 @@ typedef struct {
   const dpYNode **specnode;  // path node of each `parameters:` entry
   const dpYNode **shnode;    // the document item of each body shape (nsh)
   size_t nshnode;
+  dpSoftLate *late;          // per soft body and shell, in model order
+  int nlate;
+  long long soft_vertices;   // vertices of the soft bodies and shells read so far
+  long long pin_values;      // steps × pinned vertices × 3 so far
 } dpLoad;
 
 // ---- helpers ------------------------------------------------------------------------------------
@@ -253,6 +286,39 @@ static dpStatus find_particle(dpLoad *L, const dpYScope *s, const dpYNode *at, c
 
 // ---- top-level values ---------------------------------------------------------------------------
 
+// `solver:` the Newton and conjugate-gradient settings of implicit Euler.
+static dpStatus read_solver(dpLoad *L, const dpYNode *n) {
+  dpYScope s = scope(L, "solver", "solver");
+  dpModel *m = L->m;
+  const dpYNode *v;
+  dpStatus st;
+  long long k;
+  if ((st = dp_yaml_check_map(&s, n, "solver", k_solver, NELEM(k_solver))) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "newton_tol", NULL)) != NULL &&
+      (st = dp_yaml_number_in(&s, v, "newton_tol", 0, 1, INFINITY, &m->newton_tol)) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "cg_tol", NULL)) != NULL &&
+      (st = dp_yaml_number_in(&s, v, "cg_tol", 0, 1, INFINITY, &m->cg_tol)) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "newton_max_iter", NULL)) != NULL) {
+    if ((st = dp_yaml_int(&s, v, "newton_max_iter", 1, MAX_SOLVER_ITER, &k)) != DP_OK) {
+      return st;
+    }
+    m->newton_max_iter = (int)k;
+  }
+  if ((v = dp_yaml_get(n, "cg_max_iter", NULL)) != NULL) {
+    if ((st = dp_yaml_int(&s, v, "cg_max_iter", 1, MAX_SOLVER_ITER, &k)) != DP_OK) {
+      return st;
+    }
+    m->cg_max_iter = (int)k;
+  }
+  return DP_OK;
+}
+
 static dpStatus read_globals(dpLoad *L, const dpYNode *root, double gravity[3]) {
   dpYScope s = scope(L, "", "");
   dpModel *m = L->m;
@@ -309,6 +375,9 @@ static dpStatus read_globals(dpLoad *L, const dpYNode *root, double gravity[3]) 
   if ((n = dp_yaml_get(root, "divergence_limit", NULL)) != NULL &&
       (st = dp_yaml_number_in(&s, n, "divergence_limit", 0, 1, INFINITY,
                               &m->divergence_limit)) != DP_OK) {
+    return st;
+  }
+  if ((n = dp_yaml_get(root, "solver", NULL)) != NULL && (st = read_solver(L, n)) != DP_OK) {
     return st;
   }
   return DP_OK;
@@ -836,8 +905,10 @@ static dpStatus add_shapes(dpLoad *L, const dpYNode *group, dpColliderType type)
 
 // Control forces u (steps × nu × 3) from v: one 3-vector for every step and particle, or steps
 // rows of nu 3-vectors. key names v in messages ("values", or an `overrides:` path).
+// Control values (steps × nu × 3): one 3-vector for every step and item, or steps rows of nu
+// 3-vectors; `per` names an item in messages ("controlled particle", "pinned vertex").
 static dpStatus read_control_values(const dpYScope *s, const dpYNode *v, const char *key,
-                                    int steps, int nu, double *u) {
+                                    int steps, int nu, const char *per, double *u) {
   dpStatus st;
   int broadcast = v->kind == DP_Y_SEQ && v->n == 3;
   for (size_t i = 0; broadcast && i < 3; i++) {
@@ -868,10 +939,8 @@ static dpStatus read_control_values(const dpYScope *s, const dpYNode *v, const c
   for (int t = 0; t < steps; t++) {
     const dpYNode *row = v->items[t];
     if (row->kind != DP_Y_SEQ || row->n != (size_t)nu) {
-      return dp_yaml_fail(s, row, key,
-                          "'%s[%d]' must be a list of %d 3-vectors (one per controlled "
-                          "particle)",
-                          key, t, nu);
+      return dp_yaml_fail(s, row, key, "'%s[%d]' must be a list of %d 3-vectors (one per %s)",
+                          key, t, nu, per);
     }
     for (int k = 0; k < nu; k++) {
       char item[DP_PATH_MAX + 32];
@@ -936,7 +1005,8 @@ static dpStatus set_controls(dpLoad *L, const dpYNode *n) {
                         total);
       goto done;
     }
-    if ((st = read_control_values(&s, v, "values", m->steps, (int)nu, u)) != DP_OK) {
+    if ((st = read_control_values(&s, v, "values", m->steps, (int)nu, "controlled particle",
+                                  u)) != DP_OK) {
       goto done;
     }
   }
@@ -1708,14 +1778,691 @@ static dpStatus set_body_contact(dpLoad *L, const dpYNode *n) {
   return DP_OK;
 }
 
-// The document node an error of dp_model_finalize is about: the body, shape or actuator its
-// message names, `contact`, `integrator`; else the top level.
+// ---- soft bodies and shells ---------------------------------------------------------------------
+
+// Keys of one kind that the other kind does not take.
+static dpStatus soft_kind_keys(const dpYScope *s, const dpYNode *n, int shell) {
+  static const char *const shell_only[] = {"thickness", "bending_stiffness", "lift",
+                                           "drag",      "air_density",       "wind"};
+  size_t at;
+  if (shell && dp_yaml_get(n, "material", &at) != NULL) {
+    return dp_yaml_fail(s, n->keys[at], "material",
+                        "'material' is for soft bodies (a shell is a St. Venant-Kirchhoff "
+                        "membrane)");
+  }
+  for (size_t i = 0; !shell && i < NELEM(shell_only); i++) {
+    if (dp_yaml_get(n, shell_only[i], &at) != NULL) {
+      return dp_yaml_fail(s, n->keys[at], shell_only[i], "'%s' is only for shells",
+                          shell_only[i]);
+    }
+  }
+  return DP_OK;
+}
+
+// Fail at `at` with the error e of the mesh reader: "mesh: FILE:LINE:COLUMN: what" (the mesh
+// file's own position), keeping DP_ERR_IO for a file that cannot be read.
+static dpStatus mesh_fail(dpLoad *L, const dpYScope *s, const dpYNode *at, const char *key,
+                          const dpError *e) {
+  if (e->code == DP_ERR_NOMEM) {
+    return dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory");
+  }
+  char where[300];
+  where[0] = '\0';
+  if (e->file[0] != '\0' && e->line > 0 && e->column > 0) {
+    snprintf(where, sizeof where, "%.200s:%d:%d: ", e->file, e->line, e->column);
+  } else if (e->file[0] != '\0' && e->line > 0) {
+    snprintf(where, sizeof where, "%.200s:%d: ", e->file, e->line);
+  } else if (e->file[0] != '\0' && strstr(e->message, e->file) == NULL) {
+    snprintf(where, sizeof where, "%.200s: ", e->file);
+  }
+  dpStatus st = dp_yaml_fail(s, at, key, "mesh: %s%s", where, e->message);
+  if (e->code == DP_ERR_IO) {
+    if (L->err != NULL) {
+      L->err->code = DP_ERR_IO;
+    }
+    return DP_ERR_IO;
+  }
+  return st;
+}
+
+// A mesh file named in the scene: relative to the directory of the scene file (`scene`), unless
+// absolute. Returns 0 when the path does not fit.
+static int mesh_path(const char *scene, const char *name, char *out, size_t size) {
+  const char *slash = strrchr(scene, '/');
+  int n = name[0] == '/' || slash == NULL
+              ? snprintf(out, size, "%s", name)
+              : snprintf(out, size, "%.*s/%s", (int)(slash - scene), scene, name);
+  return n >= 0 && (size_t)n < size;
+}
+
+// mesh: {box | grid: {size, resolution}}: a generated box of tetrahedra or grid of triangles.
+static dpStatus read_generated(dpLoad *L, const dpYScope *s, const dpYNode *gkey,
+                               const dpYNode *g, int shell, dpMesh *mesh) {
+  const char *kind = shell ? "grid" : "box";
+  int dim = shell ? 2 : 3;
+  char path[128];
+  snprintf(path, sizeof path, "%.100s.%s", s->path, kind);
+  dpYScope gs = {s->file, s->err, s->what, path};
+  dpStatus st;
+  double size[3] = {0, 0, 0};
+  if ((st = dp_yaml_check_map(&gs, g, kind, k_mesh_gen, NELEM(k_mesh_gen))) != DP_OK ||
+      (st = dp_yaml_require(&gs, g, "size")) != DP_OK ||
+      (st = dp_yaml_require(&gs, g, "resolution")) != DP_OK ||
+      (st = dp_yaml_vec(&gs, dp_yaml_get(g, "size", NULL), "size", dim, 0, 1, size)) != DP_OK) {
+    return st;
+  }
+  const dpYNode *r = dp_yaml_get(g, "resolution", NULL);
+  if (r->kind != DP_Y_SEQ || r->n != (size_t)dim) {
+    char got[64];
+    if (r->kind == DP_Y_SEQ) {
+      snprintf(got, sizeof got, "%zu numbers", r->n);
+    } else {
+      dp_yaml_describe(r, got, sizeof got);
+    }
+    return dp_yaml_fail(&gs, r, "resolution",
+                        "'resolution' must be a list of %d integers (cells along each axis; got "
+                        "%s)",
+                        dim, got);
+  }
+  long long res[3] = {1, 1, 1}, nvert = 1;
+  for (int k = 0; k < dim; k++) {
+    char item[32];
+    snprintf(item, sizeof item, "resolution[%d]", k);
+    if ((st = dp_yaml_int(&gs, r->items[k], item, 1, MAX_MESH_RES, &res[k])) != DP_OK) {
+      return st;
+    }
+    nvert *= res[k] + 1;
+  }
+  if (L->soft_vertices + nvert > MAX_PARTICLES) {
+    return dp_yaml_fail(&gs, r, "resolution",
+                        "the mesh is too large (%lld vertices; soft bodies and shells have at "
+                        "most %lld in all)",
+                        nvert, MAX_PARTICLES);
+  }
+  int ires[3] = {(int)res[0], (int)res[1], (int)res[2]};
+  dpError e;
+  dp_error_clear(&e);
+  st = shell ? dp_mesh_grid_tris(size[0], size[1], ires[0], ires[1], mesh, &e)
+             : dp_mesh_box_tets(size, ires, mesh, &e);
+  return st == DP_OK ? DP_OK : mesh_fail(L, &gs, gkey, kind, &e);
+}
+
+// `mesh:` of a soft body (a box of tetrahedra or a TetGen / Gmsh file) or a shell (a grid of
+// triangles or an OBJ / Gmsh file), and a shell's bending hinges.
+static dpStatus read_mesh(dpLoad *L, const dpYScope *s, const dpYNode *n, int shell,
+                          dpMesh *mesh, int **hinge, int *nhinge) {
+  const char *gen_key = shell ? "grid" : "box";
+  const dpYNode *v = dp_yaml_get(n, "mesh", NULL), *gen, *file;
+  char path[128];
+  snprintf(path, sizeof path, "%.100s.mesh", s->path);
+  dpYScope ms = {s->file, s->err, s->what, path};
+  dpStatus st;
+  size_t gi = 0, fi = 0;
+  if (v->kind == DP_Y_MAP && dp_yaml_get(v, shell ? "box" : "grid", &gi) != NULL) {
+    return dp_yaml_fail(&ms, v->keys[gi], shell ? "box" : "grid",
+                        shell ? "'box' is the mesh of a soft body (a shell's mesh is a 'grid' or "
+                                "a 'file')"
+                              : "'grid' is the mesh of a shell (a soft body's mesh is a 'box' or "
+                                "a 'file')");
+  }
+  if ((st = dp_yaml_check_map(&ms, v, "mesh", shell ? k_shell_mesh : k_soft_mesh,
+                              shell ? NELEM(k_shell_mesh) : NELEM(k_soft_mesh))) != DP_OK) {
+    return st;
+  }
+  gen = dp_yaml_get(v, gen_key, &gi);
+  file = dp_yaml_get(v, "file", &fi);
+  if (gen != NULL && file != NULL) {
+    return dp_yaml_fail(&ms, v->keys[fi], "file", "give either '%s' or 'file', not both",
+                        gen_key);
+  }
+  if (gen == NULL && file == NULL) {
+    return dp_yaml_fail(&ms, v, "mesh", "'mesh' needs '%s' (a generated %s) or 'file' (a mesh "
+                        "file)", gen_key, shell ? "grid of triangles" : "box of tetrahedra");
+  }
+  const dpYNode *at;
+  const char *mpath = NULL;
+  char full[1024];
+  if (gen != NULL) {
+    at = v->keys[gi];
+    if ((st = read_generated(L, &ms, at, gen, shell, mesh)) != DP_OK) {
+      return st;
+    }
+  } else {
+    at = file->set != NULL ? file : v->keys[fi];
+    const char *fname;
+    if ((st = dp_yaml_string(&ms, file, "file", &fname)) != DP_OK) {
+      return st;
+    }
+    if (fname[0] == '\0' || !mesh_path(L->file, fname, full, sizeof full)) {
+      return dp_yaml_fail(&ms, file, "file",
+                          fname[0] == '\0' ? "'file' must name a mesh file"
+                                           : "'file': the path is too long");
+    }
+    dpError e;
+    dp_error_clear(&e);
+    if (dp_mesh_load(full, mesh, &e) != DP_OK) {
+      return mesh_fail(L, &ms, at, "file", &e);
+    }
+    mpath = full;
+    if (shell ? mesh->ntri == 0 : mesh->ntet == 0) {
+      return dp_yaml_fail(&ms, at, "file",
+                          shell ? "mesh: %s has no triangles (a shell's mesh is a triangle "
+                                  "surface: OBJ, or Gmsh triangles)"
+                                : "mesh: %s has no tetrahedra (a soft body's mesh is a TetGen "
+                                  ".node/.ele or a Gmsh tetrahedral mesh)",
+                          full);
+    }
+    if (L->soft_vertices + mesh->nv > MAX_PARTICLES) {
+      return dp_yaml_fail(&ms, at, "file",
+                          "mesh: %s is too large (%d vertices; soft bodies and shells have at "
+                          "most %lld in all)",
+                          full, mesh->nv, MAX_PARTICLES);
+    }
+  }
+  if (shell) {
+    dpError e;
+    dp_error_clear(&e);
+    if (dp_mesh_hinges(mesh, mpath, hinge, nhinge, &e) != DP_OK) {
+      return mesh_fail(L, &ms, at, gen != NULL ? gen_key : "file", &e);
+    }
+  }
+  L->soft_vertices += mesh->nv;
+  return DP_OK;
+}
+
+// A list of n 3-vectors (one per vertex), into out (n × 3).
+static dpStatus read_rows(const dpYScope *s, const dpYNode *v, const char *key, int n,
+                          double *out) {
+  if (v->kind != DP_Y_SEQ || v->n != (size_t)n) {
+    char got[64];
+    if (v->kind == DP_Y_SEQ) {
+      snprintf(got, sizeof got, "%zu", v->n);
+    } else {
+      dp_yaml_describe(v, got, sizeof got);
+    }
+    return dp_yaml_fail(s, v, key, "'%s' must be a list of %d 3-vectors (one per vertex; got %s)",
+                        key, n, got);
+  }
+  for (int i = 0; i < n; i++) {
+    char item[64];
+    snprintf(item, sizeof item, "%s[%d]", key, i);
+    dpStatus st = dp_yaml_vec(s, v->items[i], item, 3, -INFINITY, 0, out + 3 * (size_t)i);
+    if (st != DP_OK) {
+      return st;
+    }
+  }
+  return DP_OK;
+}
+
+// A number x with lo < x (lo <= x unless lo_open) and x < hi.
+static dpStatus read_open(const dpYScope *s, const dpYNode *v, const char *key, double lo,
+                          int lo_open, double hi, double *out) {
+  dpStatus st = dp_yaml_number_in(s, v, key, lo, lo_open, INFINITY, out);
+  if (st == DP_OK && !(*out < hi)) {
+    return dp_yaml_fail(s, v, key, "'%s' must be < %g (got %s)", key, hi, v->text);
+  }
+  return st;
+}
+
+// Young's modulus or Poisson's ratio: a number, or with per_element a list of one number per
+// element (nelem); each in the range of read_open. *value receives the number (the first of a
+// list), *list the list (dp_malloc'ed) or NULL.
+static dpStatus read_elem_values(dpLoad *L, const dpYScope *s, const dpYNode *v, const char *key,
+                                 int per_element, int nelem, const char *elem, double lo,
+                                 int lo_open, double hi, double *value, double **list) {
+  *list = NULL;
+  if (v->kind != DP_Y_SEQ) {
+    return read_open(s, v, key, lo, lo_open, hi, value);
+  }
+  if (!per_element) {
+    return dp_yaml_fail(s, v, key,
+                        "'%s' is a list: one value per %s needs 'per_element: true'", key, elem);
+  }
+  if (v->n != (size_t)nelem) {
+    return dp_yaml_fail(s, v, key, "'%s' must be a number or a list of %d numbers (one per %s; "
+                        "got %zu)", key, nelem, elem, v->n);
+  }
+  double *x = dp_malloc((size_t)nelem * sizeof *x);
+  if (x == NULL) {
+    return dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory");
+  }
+  for (int i = 0; i < nelem; i++) {
+    char item[64];
+    snprintf(item, sizeof item, "%s[%d]", key, i);
+    dpStatus st = read_open(s, v->items[i], item, lo, lo_open, hi, &x[i]);
+    if (st != DP_OK) {
+      dp_free(x);
+      return st;
+    }
+  }
+  *value = x[0];
+  *list = x;
+  return DP_OK;
+}
+
+// The pinned vertices: `pinned` indices and the vertices whose rest position lies in
+// `pin_region`, in increasing order (*pin dp_malloc'ed, NULL when none).
+static dpStatus read_pins(dpLoad *L, const dpYScope *s, const dpYNode *n, int nv,
+                          const double *rest, int **pin, int *npin) {
+  const dpYNode *vp = dp_yaml_get(n, "pinned", NULL), *vr = dp_yaml_get(n, "pin_region", NULL);
+  *pin = NULL;
+  *npin = 0;
+  if (vp == NULL && vr == NULL) {
+    return DP_OK;
+  }
+  unsigned char *mark = dp_calloc((size_t)nv, 1);
+  if (mark == NULL) {
+    return dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory");
+  }
+  dpStatus st = DP_OK;
+  if (vp != NULL && vp->kind != DP_Y_SEQ) {
+    char got[64];
+    dp_yaml_describe(vp, got, sizeof got);
+    st = dp_yaml_fail(s, vp, "pinned", "'pinned' must be a list of vertex indices (got %s)", got);
+  }
+  for (size_t k = 0; st == DP_OK && vp != NULL && k < vp->n; k++) {
+    char item[32];
+    long long i;
+    snprintf(item, sizeof item, "pinned[%zu]", k);
+    if ((st = dp_yaml_int(s, vp->items[k], item, -(1LL << 40), 1LL << 40, &i)) != DP_OK) {
+      break;
+    }
+    if (i < 0 || i >= nv) {
+      st = dp_yaml_fail(s, vp->items[k], "pinned",
+                        "pinned index %lld is out of range (the mesh has %d vertices: 0..%d)", i,
+                        nv, nv - 1);
+    } else if (mark[i]) {
+      st = dp_yaml_fail(s, vp->items[k], "pinned", "vertex %lld is listed twice in 'pinned'", i);
+    }
+    if (st == DP_OK) {
+      mark[i] = 1;
+    }
+  }
+  if (st == DP_OK && vr != NULL) {
+    char path[128];
+    snprintf(path, sizeof path, "%.100s.pin_region", s->path);
+    dpYScope rs = {s->file, s->err, s->what, path};
+    double lo[3], hi[3];
+    if ((st = dp_yaml_check_map(&rs, vr, "pin_region", k_region, NELEM(k_region))) == DP_OK &&
+        (st = dp_yaml_require(&rs, vr, "min")) == DP_OK &&
+        (st = dp_yaml_require(&rs, vr, "max")) == DP_OK &&
+        (st = dp_yaml_vec(&rs, dp_yaml_get(vr, "min", NULL), "min", 3, -INFINITY, 0, lo)) ==
+            DP_OK &&
+        (st = dp_yaml_vec(&rs, dp_yaml_get(vr, "max", NULL), "max", 3, -INFINITY, 0, hi)) ==
+            DP_OK) {
+      for (int k = 0; st == DP_OK && k < 3; k++) {
+        if (!(lo[k] <= hi[k])) {
+          st = dp_yaml_fail(&rs, dp_yaml_get(vr, "max", NULL), "max",
+                            "'pin_region' needs min <= max in each component (got min %g > max "
+                            "%g)",
+                            lo[k], hi[k]);
+        }
+      }
+      int inside = 0;
+      for (int i = 0; st == DP_OK && i < nv; i++) {
+        const double *x = rest + 3 * (size_t)i;
+        if (x[0] >= lo[0] && x[0] <= hi[0] && x[1] >= lo[1] && x[1] <= hi[1] && x[2] >= lo[2] &&
+            x[2] <= hi[2]) {
+          mark[i] = 1;
+          inside++;
+        }
+      }
+      if (st == DP_OK && inside == 0) {
+        st = dp_yaml_fail(s, vr, "pin_region",
+                          "'pin_region' contains no vertex (the rest positions lie elsewhere)");
+      }
+    }
+  }
+  int count = 0;
+  for (int i = 0; st == DP_OK && i < nv; i++) {
+    count += mark[i];
+  }
+  long long values = (long long)L->m->steps * count * 3;
+  if (st == DP_OK && L->pin_values + values > MAX_CONTROLS) {
+    st = dp_yaml_fail(s, vp != NULL ? vp : vr, vp != NULL ? "pinned" : "pin_region",
+                      "too many pinned vertices for the steps (the controls of all pinned "
+                      "vertices, steps × vertices × 3, would be %lld > %lld)",
+                      L->pin_values + values, MAX_CONTROLS);
+  }
+  if (st == DP_OK && count > 0) {
+    *pin = dp_malloc((size_t)count * sizeof **pin);
+    if (*pin == NULL) {
+      st = dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory");
+    }
+    for (int i = 0, k = 0; st == DP_OK && i < nv; i++) {
+      if (mark[i]) {
+        (*pin)[k++] = i;
+      }
+    }
+    if (st == DP_OK) {
+      *npin = count;
+      L->pin_values += values;
+    }
+  }
+  dp_free(mark);
+  return st;
+}
+
+// Where the rest positions come from: `rest:` (one 3-vector per vertex), or the mesh scaled by
+// `scale`, then moved by `position`.
+static dpStatus read_rest(const dpYScope *s, const dpYNode *n, const dpMesh *mesh,
+                          double *rest) {
+  const dpYNode *vr = dp_yaml_get(n, "rest", NULL), *v;
+  dpStatus st;
+  if (vr != NULL) {
+    static const char *const placing[] = {"position", "scale"};
+    for (size_t k = 0; k < NELEM(placing); k++) {
+      size_t at;
+      if (dp_yaml_get(n, placing[k], &at) != NULL) {
+        return dp_yaml_fail(s, n->keys[at], placing[k],
+                            "give either 'rest' or '%s' (which places the mesh), not both",
+                            placing[k]);
+      }
+    }
+    return read_rows(s, vr, "rest", mesh->nv, rest);
+  }
+  double pos[3] = {0, 0, 0}, scale = 1;
+  if ((v = dp_yaml_get(n, "position", NULL)) != NULL &&
+      (st = dp_yaml_vec(s, v, "position", 3, -INFINITY, 0, pos)) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "scale", NULL)) != NULL &&
+      (st = dp_yaml_number_in(s, v, "scale", 0, 1, INFINITY, &scale)) != DP_OK) {
+    return st;
+  }
+  for (size_t i = 0; i < 3 * (size_t)mesh->nv; i++) {
+    rest[i] = scale * mesh->X[i] + pos[i % 3];
+  }
+  return DP_OK;
+}
+
+// The material and the scalar constants of a soft body or shell (E and ν lists to *late).
+static dpStatus read_soft_constants(dpLoad *L, const dpYScope *s, const dpYNode *n, int shell,
+                                    int nelem, dpSoftDef *d, dpSoftLate *late) {
+  const dpYNode *v;
+  dpStatus st;
+  const char *elem = shell ? "triangle" : "tetrahedron";
+  int mat = (int)d->material;
+  if ((v = dp_yaml_get(n, "material", NULL)) != NULL &&
+      (st = dp_yaml_enum(s, v, "material", k_materials, NELEM(k_materials), &mat)) != DP_OK) {
+    return st;
+  }
+  d->material = (dpMaterial)mat;
+  if ((v = dp_yaml_get(n, "per_element", NULL)) != NULL &&
+      (st = dp_yaml_bool(s, v, "per_element", &d->per_element)) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "youngs_modulus", NULL)) != NULL &&
+      (st = read_elem_values(L, s, v, "youngs_modulus", d->per_element, nelem, elem, 0, 1,
+                             INFINITY, &d->youngs_modulus, &late->E)) != DP_OK) {
+    return st;
+  }
+  if ((v = dp_yaml_get(n, "poisson_ratio", NULL)) != NULL &&
+      (st = read_elem_values(L, s, v, "poisson_ratio", d->per_element, nelem, elem, 0, 0,
+                             shell ? 1.0 : 0.5, &d->poisson_ratio, &late->nu)) != DP_OK) {
+    return st;
+  }
+  struct {
+    const char *key;
+    double *out;
+    double lo;
+    int open;
+  } f[] = {{"density", &d->density, 0, 1},
+           {"mass_damping", &d->mass_damping, 0, 0},
+           {"stiffness_damping", &d->stiffness_damping, 0, 0},
+           {"radius", &d->radius, 0, 0},
+           {"thickness", &d->thickness, 0, 1},
+           {"bending_stiffness", &d->bending_stiffness, 0, 0},
+           {"lift", &d->lift, -INFINITY, 0},
+           {"drag", &d->drag, 0, 0},
+           {"air_density", &d->air_density, 0, 0}};
+  for (size_t i = 0; i < NELEM(f); i++) {
+    if ((v = dp_yaml_get(n, f[i].key, NULL)) != NULL &&
+        (st = dp_yaml_number_in(s, v, f[i].key, f[i].lo, f[i].open, INFINITY, f[i].out)) !=
+            DP_OK) {
+      return st;
+    }
+  }
+  if ((v = dp_yaml_get(n, "wind", NULL)) != NULL &&
+      (st = dp_yaml_vec(s, v, "wind", 3, -INFINITY, 0, d->wind)) != DP_OK) {
+    return st;
+  }
+  return DP_OK;
+}
+
+static dpStatus add_soft(dpLoad *L, const dpYNode *key, const dpYNode *n, int shell) {
+  char what[96], path[96];
+  snprintf(what, sizeof what, "%s '%s'", shell ? "shell" : "soft body", key->text);
+  snprintf(path, sizeof path, "%s.%s", shell ? "shells" : "softbodies", key->text);
+  dpYScope s = scope(L, what, path);
+  dpModel *m = L->m;
+  dpMesh mesh;
+  memset(&mesh, 0, sizeof mesh);
+  double *rest = NULL, *x0 = NULL, *pinv = NULL;
+  int *hinge = NULL, *pin = NULL, nhinge = 0, npin = 0;
+  dpSoftLate late = {NULL, NULL, NULL};
+  dpSoftDef d = dp_default_soft_def(shell);
+  const dpYNode *v, *vv;
+  dpStatus st;
+  if ((n->kind == DP_Y_MAP && (st = soft_kind_keys(&s, n, shell)) != DP_OK) ||
+      (st = dp_yaml_check_map(&s, n, key->text, shell ? k_shell : k_soft,
+                              shell ? NELEM(k_shell) : NELEM(k_soft))) != DP_OK ||
+      (st = dp_yaml_require(&s, n, "mesh")) != DP_OK ||
+      (st = read_mesh(L, &s, n, shell, &mesh, &hinge, &nhinge)) != DP_OK) {
+    goto done;
+  }
+  int nv = mesh.nv, nelem = shell ? mesh.ntri : mesh.ntet;
+  size_t nv3 = 3 * (size_t)nv;
+  if ((rest = dp_malloc(nv3 * sizeof *rest)) == NULL) {
+    st = dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory");
+    goto done;
+  }
+  if ((st = read_rest(&s, n, &mesh, rest)) != DP_OK) {
+    goto done;
+  }
+  if ((v = dp_yaml_get(n, "vertex_position", NULL)) != NULL) {
+    if ((x0 = dp_malloc(nv3 * sizeof *x0)) == NULL) {
+      st = dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory");
+      goto done;
+    }
+    if ((st = read_rows(&s, v, "vertex_position", nv, x0)) != DP_OK) {
+      goto done;
+    }
+  }
+  v = dp_yaml_get(n, "velocity", NULL);
+  size_t at;
+  if ((vv = dp_yaml_get(n, "vertex_velocity", &at)) != NULL && v != NULL) {
+    st = dp_yaml_fail(&s, n->keys[at], "vertex_velocity",
+                      "give either 'velocity' (of every vertex) or 'vertex_velocity' (one per "
+                      "vertex), not both");
+    goto done;
+  }
+  if (v != NULL && (st = dp_yaml_vec(&s, v, "velocity", 3, -INFINITY, 0, d.velocity)) != DP_OK) {
+    goto done;
+  }
+  if (vv != NULL) {
+    if ((late.v0 = dp_malloc(nv3 * sizeof *late.v0)) == NULL) {
+      st = dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory");
+      goto done;
+    }
+    if ((st = read_rows(&s, vv, "vertex_velocity", nv, late.v0)) != DP_OK) {
+      goto done;
+    }
+  }
+  if ((st = read_soft_constants(L, &s, n, shell, nelem, &d, &late)) != DP_OK ||
+      (st = read_pins(L, &s, n, nv, rest, &pin, &npin)) != DP_OK) {
+    goto done;
+  }
+  if ((v = dp_yaml_get(n, "pin_velocity", NULL)) != NULL) {
+    double u[3];
+    if ((st = dp_yaml_vec(&s, v, "pin_velocity", 3, -INFINITY, 0, u)) != DP_OK) {
+      goto done;
+    }
+    if (npin == 0) {
+      st = dp_yaml_fail(&s, v, "pin_velocity",
+                        "'pin_velocity' needs pinned vertices ('pinned' or 'pin_region')");
+      goto done;
+    }
+    if (u[0] != 0 || u[1] != 0 || u[2] != 0) {
+      size_t count = (size_t)m->steps * (size_t)npin;
+      if ((pinv = dp_malloc(3 * count * sizeof *pinv)) == NULL) {
+        st = dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory");
+        goto done;
+      }
+      for (size_t k = 0; k < count; k++) {
+        memcpy(pinv + 3 * k, u, sizeof u);
+      }
+    }
+  }
+  d.nv = nv;
+  d.rest = rest;
+  d.position = x0;
+  d.nelem = nelem;
+  d.elem = shell ? mesh.tri : mesh.tet;
+  d.nhinge = nhinge;
+  d.hinge = hinge;
+  d.npin = npin;
+  d.pin = pin;
+  d.pin_velocity = pinv;
+  if (dp_model_add_soft(m, key->text, &d, L->err) < 0) {
+    st = locate(L, L->err ? L->err->code : DP_ERR_INVALID, key);
+    goto done;
+  }
+  L->late[L->nlate++] = late;
+  memset(&late, 0, sizeof late);
+done:
+  dp_mesh_free(&mesh);
+  dp_free(rest);
+  dp_free(x0);
+  dp_free(pinv);
+  dp_free(hinge);
+  dp_free(pin);
+  dp_free(late.E);
+  dp_free(late.nu);
+  dp_free(late.v0);
+  return st;
+}
+
+// `softbodies:` then `shells:`, in document order (the model's order); names are shared.
+static dpStatus add_softs(dpLoad *L) {
+  static const char *const section[2] = {"softbodies", "shells"};
+  dpYScope top = scope(L, "", "");
+  const dpYNode *sec[2];
+  size_t total = 0;
+  for (int k = 0; k < 2; k++) {
+    sec[k] = dp_yaml_get(L->root, section[k], NULL);
+    if (sec[k] != NULL && sec[k]->kind != DP_Y_MAP) {
+      char got[64];
+      dp_yaml_describe(sec[k], got, sizeof got);
+      return dp_yaml_fail(&top, sec[k], section[k], "'%s' must be a mapping (got %s)",
+                          section[k], got);
+    }
+    total += sec[k] != NULL ? sec[k]->n : 0;
+  }
+  if (total == 0) {
+    return DP_OK;
+  }
+  const dpYNode *integ = dp_yaml_get(L->root, "integrator", NULL);
+  if (L->m->integrator == DP_RK4 && integ != NULL) {
+    return dp_yaml_fail(&top, integ, "integrator",
+                        "'integrator': rk4 is not available with soft bodies or shells (use "
+                        "implicit_euler, semi_implicit_euler or explicit_euler)");
+  }
+  L->late = dp_calloc(total, sizeof *L->late);
+  if (L->late == NULL) {
+    return dp_error_set(L->err, DP_ERR_NOMEM, L->file, 0, 0, "out of memory");
+  }
+  for (int k = 0; k < 2; k++) {
+    for (size_t i = 0; sec[k] != NULL && i < sec[k]->n; i++) {
+      const dpYNode *key = sec[k]->keys[i];
+      dpStatus st = check_name(L, key, k ? "shell" : "soft body", section[k], DP_NAME_MAX - 1);
+      if (st != DP_OK) {
+        return st;
+      }
+      if (k == 1 && sec[0] != NULL && dp_yaml_get(sec[0], key->text, NULL) != NULL) {
+        dpYScope s = scope(L, "", "shells");
+        return dp_yaml_fail(&s, key, key->text,
+                            "duplicate name '%s' (also a soft body: soft bodies and shells "
+                            "share names)",
+                            key->text);
+      }
+      if ((st = add_soft(L, key, sec[k]->items[i], k)) != DP_OK) {
+        return st;
+      }
+    }
+  }
+  return DP_OK;
+}
+
+// After compiling: per-element E and ν lists, per-vertex velocities and `pin_controls` go to θ.
+static dpStatus apply_soft_values(dpLoad *L) {
+  dpModel *m = L->m;
+  double *th = m->theta0;
+  for (int s = 0; s < L->nlate && s < m->nsoft; s++) {
+    const dpSoftLate *late = &L->late[s];
+    size_t ne = (size_t)m->soft_ne[s], nv3 = 3 * (size_t)m->soft_nv[s];
+    if (late->E != NULL) {
+      memcpy(th + m->off.soft_E + m->soft_madr[s], late->E, ne * sizeof *th);
+    }
+    if (late->nu != NULL) {
+      memcpy(th + m->off.soft_nu + m->soft_madr[s], late->nu, ne * sizeof *th);
+    }
+    if (late->v0 != NULL) {
+      memcpy(th + m->off.soft_v0 + 3 * (size_t)m->soft_vadr[s], late->v0, nv3 * sizeof *th);
+    }
+  }
+  size_t at;
+  const dpYNode *n = dp_yaml_get(L->root, "pin_controls", &at);
+  if (n == NULL) {
+    return DP_OK;
+  }
+  dpYScope s = scope(L, "", "");
+  if (m->npin == 0) {
+    return dp_yaml_fail(&s, L->root->keys[at], "pin_controls",
+                        "'pin_controls' needs pinned vertices of soft bodies or shells");
+  }
+  return read_control_values(&s, n, "pin_controls", m->steps, m->npin, "pinned vertex",
+                             th + m->off.pin_controls);
+}
+
+// The node of a soft body or shell (item `at` of its section) that an error of
+// dp_model_finalize about it points at: a key the message quotes, its pins for a pinned vertex,
+// its `rest` (or `mesh`) for an element or a vertex, else its name.
+static const dpYNode *soft_error_node(const dpYNode *sec, size_t at, const char *msg) {
+  const dpYNode *n = sec->items[at];
+  if (n->kind != DP_Y_MAP) {
+    return sec->keys[at];
+  }
+  for (size_t k = 0; k < n->n; k++) {
+    char quoted[DP_NAME_MAX + 2];
+    snprintf(quoted, sizeof quoted, "'%s'", n->keys[k]->text);
+    if (strstr(msg, quoted) != NULL) {
+      return n->keys[k];
+    }
+  }
+  static const char *const pins[] = {"pinned", "pin_region"}, *const geom[] = {"rest", "mesh"};
+  const char *const *cand = strstr(msg, "pinned") != NULL ? pins : geom;
+  for (size_t k = 0; k < 2; k++) {
+    size_t i;
+    if (dp_yaml_get(n, cand[k], &i) != NULL) {
+      return n->keys[i];
+    }
+  }
+  return sec->keys[at];
+}
+
+// The document node an error of dp_model_finalize is about: the body, shape, actuator, soft body
+// or shell its message names, `contact`, `integrator`; else the top level.
 static const dpYNode *model_error_node(const dpLoad *L) {
   const char *msg = L->err != NULL ? L->err->message : "";
   static const struct {
     const char *prefix;
     const char *section;
-  } kinds[] = {{"body '", "bodies"}, {"shape '", NULL}, {"actuator '", "actuators"}};
+  } kinds[] = {{"body '", "bodies"},
+               {"shape '", NULL},
+               {"actuator '", "actuators"},
+               {"soft body '", "softbodies"},
+               {"shell '", "shells"}};
   for (size_t k = 0; k < NELEM(kinds); k++) {
     size_t len = strlen(kinds[k].prefix);
     const char *end = strncmp(msg, kinds[k].prefix, len) == 0 ? strchr(msg + len, '\'') : NULL;
@@ -1735,13 +2482,14 @@ static const dpYNode *model_error_node(const dpLoad *L) {
     const dpYNode *sec = dp_yaml_get(L->root, kinds[k].section, NULL);
     size_t at;
     if (sec != NULL && sec->kind == DP_Y_MAP && dp_yaml_get(sec, name, &at) != NULL) {
-      return sec->keys[at];
+      return k >= 3 ? soft_error_node(sec, at, end + 1) : sec->keys[at];
     }
   }
   const dpYNode *n = NULL;
   if (strncmp(msg, "contact:", 8) == 0) {
     n = dp_yaml_get(L->root, "contact", NULL);
-  } else if (strncmp(msg, "'integrator'", 12) == 0) {
+  } else if (strncmp(msg, "'integrator'", 12) == 0 ||
+             strncmp(msg, "soft bodies and shells step", 27) == 0) {
     n = dp_yaml_get(L->root, "integrator", NULL);
   }
   return n != NULL ? n : L->root;
@@ -1856,9 +2604,11 @@ static dpStatus check_specs(dpLoad *L) {
 
 // ---- θ values: `overrides:` and --set ---------------------------------------------------------
 
-void dp_scene_param_range(const dpParam *p, size_t c, double *lo, int *lo_open, double *hi) {
+void dp_scene_param_range(const dpParam *p, size_t c, double *lo, int *lo_open, double *hi,
+                          int *hi_open) {
   const char *field = strrchr(p->path, '.');
   field = field != NULL ? field + 1 : p->path;
+  int soft = strncmp(p->path, "softbodies.", 11) == 0 || strncmp(p->path, "shells.", 7) == 0;
   // A sphere's radius must be > 0; a particle's contact radius may be 0 (a point). A shape's
   // size is > 0 but for a capsule's half-length (component 1 of 2), which may be 0.
   int shape_size = strcmp(field, "size") == 0 && strncmp(p->path, "shapes.", 7) == 0;
@@ -1867,38 +2617,50 @@ void dp_scene_param_range(const dpParam *p, size_t c, double *lo, int *lo_open, 
                  strcmp(field, "half_extents") == 0 || strcmp(field, "smoothing") == 0 ||
                  strcmp(field, "friction_smoothing") == 0 ||
                  strcmp(field, "damping_smoothing") == 0 ||
-                 strcmp(field, "limit_smoothing") == 0 || (shape_size && !(p->len == 2 && c == 1));
+                 strcmp(field, "limit_smoothing") == 0 ||
+                 (shape_size && !(p->len == 2 && c == 1)) ||
+                 (soft && (strcmp(field, "youngs_modulus") == 0 || strcmp(field, "density") == 0 ||
+                           strcmp(field, "thickness") == 0));
   *lo = positive ? fmax(0.0, p->lower) : p->lower;
   *lo_open = positive;
   *hi = p->upper;
+  // Poisson's ratio stays below its bound (0.5 for a solid, 1 for a shell): λ is finite.
+  *hi_open = soft && strcmp(field, "poisson_ratio") == 0;
 }
 
 static dpStatus check_range(const dpYScope *sc, const dpYNode *v, const char *name,
                             const dpParam *p, size_t c, double x) {
   double lo, hi;
-  int lo_open;
-  dp_scene_param_range(p, c, &lo, &lo_open, &hi);
+  int lo_open, hi_open;
+  dp_scene_param_range(p, c, &lo, &lo_open, &hi, &hi_open);
   if (lo_open ? !(x > lo) : !(x >= lo)) {
     return dp_yaml_fail(sc, v, name, "'%s' must be %s %g (got %g)", name, lo_open ? ">" : ">=",
                         lo, x);
   }
-  if (x > hi) {
-    return dp_yaml_fail(sc, v, name, "'%s' must be <= %g (got %g)", name, hi, x);
+  if (hi_open ? !(x < hi) : x > hi) {
+    return dp_yaml_fail(sc, v, name, "'%s' must be %s %g (got %g)", name, hi_open ? "<" : "<=",
+                        hi, x);
   }
   return DP_OK;
 }
 
 // Give the value v to θ entry p: one number for every component; a list of one number per
-// component; for `controls` also the forms of controls.values. name stands for the value in
-// messages. Every component must lie in the entry's range. Values are read in place: on failure
-// the model is discarded.
+// component; for an entry of vertices (nv × 3) also a list of nv 3-vectors; for `controls` and
+// `pin_controls` also the forms of controls.values. name stands for the value in messages.
+// Every component must lie in the entry's range. Values are read in place: on failure the model
+// is discarded.
 static dpStatus assign_entry(dpLoad *L, const dpYScope *sc, const dpParam *p, const dpYNode *v,
                              const char *name) {
   double *th = L->m->theta0 + p->offset;
   dpStatus st;
-  if (p->ndim == 3 && v->kind == DP_Y_SEQ) {
-    if ((st = read_control_values(sc, v, name, (int)p->shape[0], (int)p->shape[1], th)) !=
-        DP_OK) {
+  int rows = p->ndim == 2 && v->kind == DP_Y_SEQ && v->n > 0 && v->items[0]->kind == DP_Y_SEQ;
+  if ((p->ndim == 3 && v->kind == DP_Y_SEQ) || rows) {
+    st = rows ? read_rows(sc, v, name, (int)p->shape[0], th)
+              : read_control_values(sc, v, name, (int)p->shape[0], (int)p->shape[1],
+                                    strcmp(p->path, "controls") == 0 ? "controlled particle"
+                                                                     : "pinned vertex",
+                                    th);
+    if (st != DP_OK) {
       return st;
     }
     for (size_t c = 0; c < p->len; c++) {
@@ -2049,7 +2811,25 @@ static const char *const *context_keys(const char *const *keys, int depth, size_
            {"springs", 2, k_spring, NELEM(k_spring)},
            {"boxes", 2, k_box, NELEM(k_box)},
            {"spheres", 2, k_sphere, NELEM(k_sphere)},
-           {"cloth", 2, k_cloth, NELEM(k_cloth)}};
+           {"cloth", 2, k_cloth, NELEM(k_cloth)},
+           {"solver", 1, k_solver, NELEM(k_solver)},
+           {"softbodies", 2, k_soft, NELEM(k_soft)},
+           {"shells", 2, k_shell, NELEM(k_shell)}};
+  int soft = depth >= 3 && (strcmp(keys[0], "softbodies") == 0 || strcmp(keys[0], "shells") == 0);
+  int shell = soft && keys[0][1] == 'h';
+  if (soft && depth == 3 && strcmp(keys[2], "mesh") == 0) {
+    *n = shell ? NELEM(k_shell_mesh) : NELEM(k_soft_mesh);
+    return shell ? k_shell_mesh : k_soft_mesh;
+  }
+  if (soft && depth == 3 && strcmp(keys[2], "pin_region") == 0) {
+    *n = NELEM(k_region);
+    return k_region;
+  }
+  if (soft && depth == 4 && strcmp(keys[2], "mesh") == 0 &&
+      strcmp(keys[3], shell ? "grid" : "box") == 0) {
+    *n = NELEM(k_mesh_gen);
+    return k_mesh_gen;
+  }
   if (depth == 0) {
     *n = NELEM(k_top);
     return k_top;
@@ -2278,13 +3058,16 @@ static dpStatus build(dpLoad *L, const dpSceneSet *sets, int nsets) {
   if ((n = dp_yaml_get(root, "contact", NULL)) != NULL && (st = set_body_contact(L, n)) != DP_OK) {
     return st;
   }
+  if ((st = add_softs(L)) != DP_OK) {
+    return st;
+  }
   if ((n = dp_yaml_get(root, "parameters", NULL)) != NULL && (st = add_specs(L, n)) != DP_OK) {
     return st;
   }
   if ((st = dp_model_finalize(m, L->err)) != DP_OK) {
     return locate(L, st, model_error_node(L));
   }
-  if ((st = apply_body_values(L)) != DP_OK) {
+  if ((st = apply_body_values(L)) != DP_OK || (st = apply_soft_values(L)) != DP_OK) {
     return st;
   }
   if ((n = dp_yaml_get(root, "overrides", NULL)) != NULL &&
@@ -2384,6 +3167,12 @@ dpStatus dp_scene_parse(const char *text, size_t len, const char *name, const ch
   dp_free(L.cloth);
   dp_free(L.specnode);
   dp_free(L.shnode);
+  for (int i = 0; i < L.nlate; i++) {
+    dp_free(L.late[i].E);
+    dp_free(L.late[i].nu);
+    dp_free(L.late[i].v0);
+  }
+  dp_free(L.late);
   return st;
 }
 

@@ -44,9 +44,12 @@ int dp_scene_set_theta(const dpSceneSet *s);
 int dp_scene_may_insert(const char *const *keys, int depth, const char *key, void *ud);
 
 // Admissible values of component c of θ entry p: x > lo when *lo_open, else x >= lo; and
-// x <= hi. (mass, a sphere's radius, half_extents, the smoothing widths and a body shape's size
-// are strictly positive, but for a capsule's half-length.)
-void dp_scene_param_range(const dpParam *p, size_t c, double *lo, int *lo_open, double *hi);
+// x < hi when *hi_open, else x <= hi. (mass, a sphere's radius, half_extents, the smoothing
+// widths, a body shape's size but for a capsule's half-length, and the Young's modulus, density
+// and thickness of soft bodies and shells are strictly positive; a Poisson ratio stays below
+// its bound.)
+void dp_scene_param_range(const dpParam *p, size_t c, double *lo, int *lo_open, double *hi,
+                          int *hi_open);
 
 // A capsule given by the end points of its segment, ft = (a, b) in the body frame (m): its
 // centre pos (the midpoint), its orientation quat (w, x, y, z; unit length: the shortest

@@ -1,8 +1,11 @@
 // Writing a scene with a new parameter block θ (dp_scene_write, for dp-optimize): the source
-// document with its --set overrides, each changed θ entry at its place in the document (body
-// shapes in their body's list) or under `overrides:` (applied after compiling, so it always
-// reads back), emitted as YAML, compiled again and compared with θ bit for bit before the file
-// is committed.
+// document with its --set overrides (mesh files renamed relative to the written scene), each
+// changed θ entry at its place in the document (body shapes in their body's list, the vertex
+// entries of soft bodies and shells as per-vertex lists) or under `overrides:` (applied after
+// compiling, so it always reads back), emitted as YAML, compiled again and compared with θ bit
+// for bit before the file is committed.
+#include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,12 +58,29 @@ static dpYNode *vector_node(const double *x, size_t n) {
   return v;
 }
 
-// The value of entry p in theta as the document writes it: a number, a list, or for controls
-// the rows of controls.values (steps × nu 3-vectors). NULL when out of memory.
+// A list of n 3-vectors; NULL when out of memory.
+static dpYNode *rows_node(const double *x, size_t n) {
+  dpYNode *v = dp_yaml_new(DP_Y_SEQ);
+  for (size_t i = 0; v != NULL && i < n; i++) {
+    dpYNode *row = vector_node(x + 3 * i, 3);
+    if (row == NULL || !dp_yaml_push(v, row)) {
+      dp_yaml_free(v);
+      v = NULL;
+    }
+  }
+  return v;
+}
+
+// The value of entry p in theta as the document writes it: a number, a list, the rows of an
+// entry of vertices (nv 3-vectors), or for controls and pin_controls the rows of
+// controls.values (steps × nu 3-vectors). NULL when out of memory.
 static dpYNode *entry_node(const dpParam *p, const double *theta) {
   const double *x = theta + p->offset;
   if (p->ndim == 0) {
     return number_node(x[0]);
+  }
+  if (p->ndim == 2 && p->shape[1] == 3) {
+    return rows_node(x, p->shape[0]);
   }
   if (p->ndim != 3) {
     return vector_node(x, p->len);
@@ -269,6 +289,104 @@ static dpStatus put_shape(dpYNode *root, const dpModel *m, const dpParam *p, con
   return DP_OK;
 }
 
+// The pinned vertices of soft body s as a list of its vertex indices; NULL when out of memory.
+static dpYNode *pins_node(const dpModel *m, int s) {
+  dpYNode *v = dp_yaml_new(DP_Y_SEQ);
+  for (int k = 0; v != NULL && k < m->soft_npin[s]; k++) {
+    char buf[24];
+    snprintf(buf, sizeof buf, "%d", m->pin[m->soft_padr[s] + k] - m->soft_vadr[s]);
+    dpYNode *item = dp_yaml_new_scalar(buf, 0);
+    if (item == NULL || !dp_yaml_push(v, item)) {
+      dp_yaml_free(v);
+      v = NULL;
+    }
+  }
+  return v;
+}
+
+static int zero_bits(const double *x) {
+  static const double zero[3] = {0, 0, 0};
+  return memcmp(x, zero, sizeof zero) == 0;
+}
+
+// A soft body's or shell's entry of vertices (softbodies.NAME.rest, .position or .velocity, or
+// the same under shells.) at its place in the document:
+//   rest: `rest:` rows, replacing the mesh's placement (position, scale); a pin_region becomes
+//         the explicit `pinned` list (the region would be tested against the new positions);
+//   position (and after rest): `vertex_position:` rows, or none when they are the rest
+//         positions;
+//   velocity: `velocity:` when every free vertex has the same velocity and every pinned vertex
+//         zero (as the loader gives it), else `vertex_velocity:` rows.
+static dpStatus put_soft_vertices(dpYNode *root, const dpModel *m, const dpParam *p,
+                                  const double *theta, const char *path, int *placed,
+                                  dpError *err) {
+  int shell = p->path[1] == 'h';
+  const char *name = p->path + (shell ? 7 : 11), *field = strrchr(p->path, '.') + 1;
+  char buf[DP_PATH_MAX];
+  snprintf(buf, sizeof buf, "%.*s", (int)(field - 1 - name), name);
+  int s = dp_model_find_soft(m, buf);
+  dpYNode *sec = dp_yaml_get(root, shell ? "shells" : "softbodies", NULL);
+  dpYNode *item = s >= 0 && sec != NULL && sec->kind == DP_Y_MAP ? dp_yaml_get(sec, buf, NULL)
+                                                                : NULL;
+  if (item == NULL || item->kind != DP_Y_MAP) {
+    return DP_OK;
+  }
+  size_t nv = (size_t)m->soft_nv[s], v3 = 3 * (size_t)m->soft_vadr[s];
+  const double *rest = theta + m->off.soft_rest + v3, *x0 = theta + m->off.soft_x0 + v3;
+  const double *v0 = theta + m->off.soft_v0 + v3;
+  int ok = 1, is_rest = strcmp(field, "rest") == 0;
+  if (is_rest) {
+    dp_yaml_remove(item, "position");
+    dp_yaml_remove(item, "scale");
+    ok = put_node(item, "rest", rows_node(rest, nv));
+    if (ok && dp_yaml_remove(item, "pin_region")) {
+      ok = put_node(item, "pinned", pins_node(m, s));
+    }
+  }
+  if (ok && (is_rest || strcmp(field, "position") == 0)) {
+    if (memcmp(x0, rest, 3 * nv * sizeof *x0) == 0) {
+      dp_yaml_remove(item, "vertex_position");
+    } else {
+      ok = put_node(item, "vertex_position", rows_node(x0, nv));
+    }
+  }
+  if (ok && strcmp(field, "velocity") == 0) {
+    const double *u = NULL;
+    int uniform = 1;
+    for (size_t i = 0; uniform && i < nv; i++) {
+      if (m->vpinned[(size_t)m->soft_vadr[s] + i]) {
+        uniform = zero_bits(v0 + 3 * i);
+      } else if (u == NULL) {
+        u = v0 + 3 * i;
+      } else {
+        uniform = memcmp(u, v0 + 3 * i, 3 * sizeof *u) == 0;
+      }
+    }
+    if (uniform) {
+      dp_yaml_remove(item, "vertex_velocity");
+      ok = u == NULL || put_node(item, "velocity", vector_node(u, 3));
+    } else {
+      dp_yaml_remove(item, "velocity");
+      ok = put_node(item, "vertex_velocity", rows_node(v0, nv));
+    }
+  }
+  if (!ok) {
+    return dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory");
+  }
+  *placed = 1;
+  return DP_OK;
+}
+
+static int soft_vertex_entry(const dpParam *p) {
+  if (p->ndim != 2 ||
+      (strncmp(p->path, "softbodies.", 11) != 0 && strncmp(p->path, "shells.", 7) != 0)) {
+    return 0;
+  }
+  const char *field = strrchr(p->path, '.') + 1;
+  return strcmp(field, "rest") == 0 || strcmp(field, "position") == 0 ||
+         strcmp(field, "velocity") == 0;
+}
+
 // The mapping that holds the last component of the dotted path (no patterns), or NULL.
 static dpYNode *holder(dpYNode *root, const char *path) {
   char buf[DP_PATH_MAX];
@@ -287,14 +405,18 @@ static dpYNode *holder(dpYNode *root, const char *path) {
 }
 
 // Write entry p at its place in the document when the document has (or may insert) it there;
-// *placed is 0 otherwise (a generated entity). Body shapes live in their body's list; `contact:`
-// is added when absent (its entries exist whenever there are bodies); a finite
-// damping_smoothing needs damping_mode: approach.
+// *placed is 0 otherwise (a generated entity). Body shapes live in their body's list; the
+// vertex entries of soft bodies and shells in the keys of put_soft_vertices; `contact:` is added
+// when absent (its entries exist whenever there are bodies); a finite damping_smoothing needs
+// damping_mode: approach; `controls` is controls.values, `pin_controls` a top-level key.
 static dpStatus put_in_place(dpYNode *root, const dpModel *m, const dpParam *p,
                              const double *theta, const char *path, int *placed, dpError *err) {
   *placed = 0;
   if (strncmp(p->path, "shapes.", 7) == 0) {
     return put_shape(root, m, p, theta, path, placed, err);
+  }
+  if (soft_vertex_entry(p)) {
+    return put_soft_vertices(root, m, p, theta, path, placed, err);
   }
   if (strncmp(p->path, "contact.", 8) == 0 && dp_yaml_get(root, "contact", NULL) == NULL &&
       !put_node(root, "contact", dp_yaml_new(DP_Y_MAP))) {
@@ -305,8 +427,8 @@ static dpStatus put_in_place(dpYNode *root, const dpModel *m, const dpParam *p,
     return dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory");
   }
   size_t count = 0;
-  dpStatus st = dp_yaml_apply(root, p->ndim == 3 ? "controls.values" : p->path, v,
-                              dp_scene_may_insert, NULL, &count, err);
+  const char *at = strcmp(p->path, "controls") == 0 ? "controls.values" : p->path;
+  dpStatus st = dp_yaml_apply(root, at, v, dp_scene_may_insert, NULL, &count, err);
   dp_yaml_free(v);
   *placed = count > 0;
   const char *field = strrchr(p->path, '.');
@@ -363,6 +485,104 @@ static dpStatus compile(const dpYNode *root, const char *header, const char *nam
     return dp_error_set(err, DP_ERR_INVALID, path, 0, 0,
                         "cannot write '%s': the scene written does not load (line %d: %s)", path,
                         e.line, e.message);
+  }
+  return DP_OK;
+}
+
+// ---- mesh files ---------------------------------------------------------------------------------
+
+// The directory of a file path ("." when the path has none).
+static void dir_of(const char *file, char *out, size_t size) {
+  const char *slash = strrchr(file, '/');
+  if (slash == NULL) {
+    snprintf(out, size, ".");
+  } else if (slash == file) {
+    snprintf(out, size, "/");
+  } else {
+    snprintf(out, size, "%.*s", (int)(slash - file), file);
+  }
+}
+
+// The path of target relative to the directory dir, both canonical and absolute ("../m.obj").
+// Returns 0 when it does not fit.
+static int relative_path(const char *dir, const char *target, char *out, size_t size) {
+  char a[PATH_MAX], b[PATH_MAX];
+  const char *ca[PATH_MAX / 2], *cb[PATH_MAX / 2];
+  int na = 0, nb = 0;
+  snprintf(a, sizeof a, "%s", dir);
+  snprintf(b, sizeof b, "%s", target);
+  for (char *q = a, *save = NULL, *tok; (tok = strtok_r(q, "/", &save)) != NULL; q = NULL) {
+    ca[na++] = tok;
+  }
+  for (char *q = b, *save = NULL, *tok; (tok = strtok_r(q, "/", &save)) != NULL; q = NULL) {
+    cb[nb++] = tok;
+  }
+  int k = 0;
+  while (k < na && k + 1 < nb && strcmp(ca[k], cb[k]) == 0) {
+    k++;
+  }
+  size_t len = 0;
+  out[0] = '\0';
+  for (int i = k; i < na + nb - k; i++) {
+    int n = i < na ? snprintf(out + len, size - len, "../")
+                   : snprintf(out + len, size - len, "%s%s", cb[i - na + k],
+                              i + 1 < na + nb - k ? "/" : "");
+    if (n < 0 || (size_t)n >= size - len) {
+      return 0;
+    }
+    len += (size_t)n;
+  }
+  return 1;
+}
+
+// Mesh files are named relative to the scene file's directory: rename those of the document of
+// src relative to the directory of the written scene `path` (nothing changes when the two are the
+// same directory, or for absolute names).
+static dpStatus rebase_meshes(dpYNode *root, const char *src, const char *path, dpError *err) {
+  static const char *const sections[] = {"softbodies", "shells"};
+  char sdir[PATH_MAX], odir[PATH_MAX], rs[PATH_MAX], ro[PATH_MAX];
+  int resolved = 0;
+  for (size_t k = 0; k < 2; k++) {
+    dpYNode *sec = dp_yaml_get(root, sections[k], NULL);
+    for (size_t i = 0; sec != NULL && sec->kind == DP_Y_MAP && i < sec->n; i++) {
+      dpYNode *item = sec->items[i];
+      dpYNode *mesh = item->kind == DP_Y_MAP ? dp_yaml_get(item, "mesh", NULL) : NULL;
+      const dpYNode *file =
+          mesh != NULL && mesh->kind == DP_Y_MAP ? dp_yaml_get(mesh, "file", NULL) : NULL;
+      if (file == NULL || file->kind != DP_Y_SCALAR || file->text[0] == '/' ||
+          file->text[0] == '\0') {
+        continue;
+      }
+      if (!resolved) {
+        dir_of(src, sdir, sizeof sdir);
+        dir_of(path, odir, sizeof odir);
+        if (realpath(sdir, rs) == NULL) {
+          return dp_error_set(err, DP_ERR_IO, src, 0, 0, "cannot read '%s': %s", src,
+                              strerror(errno));
+        }
+        if (realpath(odir, ro) == NULL) {
+          return dp_error_set(err, DP_ERR_IO, path, 0, 0, "cannot write '%s': %s", path,
+                              strerror(errno));
+        }
+        resolved = 1;
+      }
+      if (strcmp(rs, ro) == 0) {
+        return DP_OK;
+      }
+      char full[2 * PATH_MAX], canon[PATH_MAX], rel[PATH_MAX];
+      snprintf(full, sizeof full, "%s/%s", rs, file->text);
+      if (realpath(full, canon) == NULL) {
+        return dp_error_set(err, DP_ERR_IO, path, 0, 0, "cannot write '%s': mesh '%s': %s", path,
+                            full, strerror(errno));
+      }
+      if (!relative_path(ro, canon, rel, sizeof rel)) {
+        return dp_error_set(err, DP_ERR_INVALID, path, 0, 0,
+                            "cannot write '%s': the path of mesh '%s' is too long", path, canon);
+      }
+      if (!put_node(mesh, "file", dp_yaml_new_scalar(rel, 1))) {
+        return dp_error_set(err, DP_ERR_NOMEM, path, 0, 0, "out of memory");
+      }
+    }
   }
   return DP_OK;
 }
@@ -433,6 +653,36 @@ static int differ(const dpModel *a, const dpModel *b, char *what, size_t size) {
     snprintf(what, size, "bodies, shapes, actuators, joints or contact pairs differ");
     return 1;
   }
+  if (a->nsoft != b->nsoft || a->nvert != b->nvert || a->ntet != b->ntet || a->ntri != b->ntri ||
+      a->nhinge != b->nhinge || a->npin != b->npin || a->nmat != b->nmat) {
+    snprintf(what, size, "%d soft bodies and shells, %d vertices, %d pinned instead of %d, %d, %d",
+             a->nsoft, a->nvert, a->npin, b->nsoft, b->nvert, b->npin);
+    return 1;
+  }
+  size_t ns = (size_t)a->nsoft, isz = sizeof(int);
+  if (a->nsoft > 0 &&
+      (!same_names(a->softname, b->softname, a->nsoft) ||
+       !same_bits(a->soft_shell, b->soft_shell, ns) ||
+       !same_bits(a->soft_material, b->soft_material, ns * sizeof *a->soft_material) ||
+       !same_bits(a->soft_perelem, b->soft_perelem, ns) ||
+       !same_bits(a->soft_nv, b->soft_nv, ns * isz) ||
+       !same_bits(a->soft_ne, b->soft_ne, ns * isz) ||
+       !same_bits(a->soft_nh, b->soft_nh, ns * isz) ||
+       !same_bits(a->soft_npin, b->soft_npin, ns * isz) ||
+       !same_bits(a->tet, b->tet, 4 * (size_t)a->ntet * isz) ||
+       !same_bits(a->tri, b->tri, 3 * (size_t)a->ntri * isz) ||
+       !same_bits(a->hinge, b->hinge, 4 * (size_t)a->nhinge * isz) ||
+       !same_bits(a->pin, b->pin, (size_t)a->npin * isz))) {
+    snprintf(what, size,
+             "soft bodies or shells differ (names, kinds, materials, elements or pins)");
+    return 1;
+  }
+  if (!same_bits(&a->newton_tol, &b->newton_tol, sizeof(double)) ||
+      a->newton_max_iter != b->newton_max_iter ||
+      !same_bits(&a->cg_tol, &b->cg_tol, sizeof(double)) || a->cg_max_iter != b->cg_max_iter) {
+    snprintf(what, size, "the solver settings differ");
+    return 1;
+  }
   if (a->ntheta != b->ntheta || a->nparam != b->nparam) {
     snprintf(what, size, "%zu parameters instead of %zu", a->ntheta, b->ntheta);
     return 1;
@@ -469,17 +719,18 @@ static dpStatus check_value(const dpParam *p, const double *theta, const char *p
   for (size_t c = 0; c < p->len; c++) {
     double lo, hi;
     int lo_open;
-    dp_scene_param_range(p, c, &lo, &lo_open, &hi);
+    int hi_open;
+    dp_scene_param_range(p, c, &lo, &lo_open, &hi, &hi_open);
     double x = theta[p->offset + c];
     if (!isfinite(x)) {
       return dp_error_set(err, DP_ERR_INVALID, path, 0, 0,
                           "cannot write '%s': '%s' is not finite (component %zu is %g)", path,
                           p->path, c, x);
     }
-    if ((lo_open ? !(x > lo) : !(x >= lo)) || x > hi) {
+    if ((lo_open ? !(x > lo) : !(x >= lo)) || (hi_open ? !(x < hi) : x > hi)) {
       return dp_error_set(err, DP_ERR_INVALID, path, 0, 0,
-                          "cannot write '%s': '%s' is %g, outside its range (%s %g, <= %g)", path,
-                          p->path, x, lo_open ? ">" : ">=", lo, hi);
+                          "cannot write '%s': '%s' is %g, outside its range (%s %g, %s %g)", path,
+                          p->path, x, lo_open ? ">" : ">=", lo, hi_open ? "<" : "<=", hi);
     }
   }
   return DP_OK;
@@ -527,7 +778,8 @@ dpStatus dp_scene_write(const char *src, const char *const *sets, int nsets, con
     goto done;
   }
   if ((st = dp_scene_doc(src_text, src_len, src, sets, nsets, &doc, err)) != DP_OK ||
-      (st = keep_name(doc.root, m->name, path, err)) != DP_OK) {
+      (st = keep_name(doc.root, m->name, path, err)) != DP_OK ||
+      (st = rebase_meshes(doc.root, src, path, err)) != DP_OK) {
     goto done;
   }
   // The --set overrides the loader gave to θ go under `overrides:`, after the scene's own (the

@@ -1,6 +1,8 @@
 // Trajectory files: frames of a rollout streamed into an NPZ (time, particles/x, particles/v,
 // controls, and with articulated bodies bodies/q, bodies/qd, bodies/xpos, bodies/xquat and
-// actuators/controls; meta.json) so that memory stays bounded however long the rollout is.
+// actuators/controls; with soft bodies and shells their vertices' x and v, rest positions and
+// elements; meta.json) so that memory stays bounded however long the rollout is.
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +17,7 @@ struct dpTrajectory {
   dpNpzArray *time, *x, *v;
   dpNpzArray *q, *qd, *xpos, *xquat;  // with bodies
   double *pose;          // nb × 3 origins, nb × 4 orientations, then dp_body_scratch_size
+  dpNpzArray **soft;     // with soft bodies: x and v of soft body i at [2i] and [2i + 1]
   size_t frames;
 };
 
@@ -36,6 +39,24 @@ static void add_names(cJSON *o, const char *key, dpName *names, int n) {
   }
 }
 
+// The names of the soft bodies (shell = 0) or the shells (shell = 1), in model order.
+static void add_soft_names(cJSON *o, const dpModel *m, int shell) {
+  cJSON *a = cJSON_AddArrayToObject(o, shell ? "shells" : "softbodies");
+  for (int i = 0; a != NULL && i < m->nsoft; i++) {
+    if (m->soft_shell[i] == shell) {
+      cJSON_AddItemToArray(a, cJSON_CreateString(m->softname[i]));
+    }
+  }
+}
+
+// "softbodies/NAME/what" or "shells/NAME/what" for soft body i (NULL when it does not fit).
+static const char *soft_array_name(char *buf, size_t n, const dpModel *m, int i,
+                                   const char *what) {
+  int len = snprintf(buf, n, "%s/%s/%s", m->soft_shell[i] ? "shells" : "softbodies",
+                     m->softname[i], what);
+  return len > 0 && (size_t)len < n ? buf : NULL;
+}
+
 static void add_ints(cJSON *o, const char *key, const int *v, int n) {
   cJSON *a = cJSON_AddArrayToObject(o, key);
   for (int i = 0; a != NULL && i < n; i++) {
@@ -48,6 +69,7 @@ static const char *integrator_name(dpIntegrator i) {
     case DP_EXPLICIT_EULER: return "explicit_euler";
     case DP_SEMI_IMPLICIT_EULER: return "semi_implicit_euler";
     case DP_RK4: return "rk4";
+    case DP_IMPLICIT_EULER: return "implicit_euler";
   }
   return "unknown";
 }
@@ -88,6 +110,15 @@ char *dp_meta_json(const dpModel *m, const char *tool, int stride) {
       cJSON_AddStringToObject(u, "actuators/controls", "motor: command (gear·u in N·m or N); "
                                                        "position: rad or m");
     }
+    for (int i = 0; i < m->nsoft; i++) {
+      char name[DP_PATH_MAX];
+      static const char *const what[3][2] = {{"x", "m"}, {"v", "m/s"}, {"rest", "m"}};
+      for (int k = 0; k < 3; k++) {
+        if (soft_array_name(name, sizeof name, m, i, what[k][0]) != NULL) {
+          cJSON_AddStringToObject(u, name, what[k][1]);
+        }
+      }
+    }
   }
   add_names(o, "particles", m->pname, m->np);
   if (m->nb > 0) {
@@ -104,6 +135,16 @@ char *dp_meta_json(const dpModel *m, const char *tool, int stride) {
   if (m->na > 0) {
     add_names(o, "actuators", m->aname, m->na);
   }
+  int nshell = 0;
+  for (int i = 0; i < m->nsoft; i++) {
+    nshell += m->soft_shell[i];
+  }
+  if (m->nsoft > nshell) {
+    add_soft_names(o, m, 0);
+  }
+  if (nshell > 0) {
+    add_soft_names(o, m, 1);
+  }
   char *text = cJSON_Print(o);
   cJSON_Delete(o);
   if (text == NULL) {
@@ -112,6 +153,55 @@ char *dp_meta_json(const dpModel *m, const char *tool, int stride) {
   char *out = dp_strdup(text);
   cJSON_free(text);
   return out;
+}
+
+// Per soft body: the streamed x and v (F, nv, 3), the rest positions (nv, 3) from θ and the
+// elements (ne, 4) or (ne, 3) as int64 vertex indices local to the soft body (0 .. nv − 1).
+static dpStatus soft_begin(dpTrajectory *tr, const double *theta, dpError *err) {
+  const dpModel *m = tr->m;
+  if (m->nsoft == 0) {
+    return DP_OK;
+  }
+  if ((tr->soft = dp_calloc(2 * (size_t)m->nsoft, sizeof *tr->soft)) == NULL) {
+    return dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+  }
+  dpStatus st = DP_OK;
+  for (int i = 0; st == DP_OK && i < m->nsoft; i++) {
+    char nx[DP_PATH_MAX], nv[DP_PATH_MAX], nr[DP_PATH_MAX], ne[DP_PATH_MAX];
+    int shell = m->soft_shell[i], epv = shell ? 3 : 4;
+    if (soft_array_name(nx, sizeof nx, m, i, "x") == NULL ||
+        soft_array_name(nv, sizeof nv, m, i, "v") == NULL ||
+        soft_array_name(nr, sizeof nr, m, i, "rest") == NULL ||
+        soft_array_name(ne, sizeof ne, m, i, shell ? "triangles" : "tets") == NULL) {
+      return dp_error_set(err, DP_ERR_INVALID, NULL, 0, 0, "soft body name '%s' is too long",
+                          m->softname[i]);
+    }
+    size_t n = (size_t)m->soft_nv[i], v3 = 3 * (size_t)m->soft_vadr[i];
+    size_t vshape[3] = {0, n, 3}, rshape[2] = {n, 3};
+    st = dp_npz_begin_f64(tr->w, nx, 3, vshape, &tr->soft[2 * i], err);
+    if (st == DP_OK) {
+      st = dp_npz_begin_f64(tr->w, nv, 3, vshape, &tr->soft[2 * i + 1], err);
+    }
+    if (st == DP_OK) {
+      st = dp_npz_add_f64(tr->w, nr, 2, rshape, theta + m->off.soft_rest + v3, err);
+    }
+    if (st != DP_OK) {
+      break;
+    }
+    size_t nel = (size_t)m->soft_ne[i], len = (size_t)epv * nel;
+    const int *src = (shell ? m->tri : m->tet) + (size_t)epv * (size_t)m->soft_eadr[i];
+    int64_t *el = dp_malloc((len > 0 ? len : 1) * sizeof *el);
+    if (el == NULL) {
+      return dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "out of memory");
+    }
+    for (size_t k = 0; k < len; k++) {
+      el[k] = (int64_t)src[k] - m->soft_vadr[i];
+    }
+    size_t eshape[2] = {nel, (size_t)epv};
+    st = dp_npz_add_i64(tr->w, ne, 2, eshape, el, err);
+    dp_free(el);
+  }
+  return st;
 }
 
 dpStatus dp_traj_open(const char *path, const dpModel *m, const double *theta, const char *tool,
@@ -181,6 +271,9 @@ dpStatus dp_traj_open(const char *path, const dpModel *m, const double *theta, c
       }
     }
     if (st == DP_OK) {
+      st = soft_begin(tr, theta, err);
+    }
+    if (st == DP_OK) {
       st = dp_npz_add_text(tr->w, "meta.json", meta, err);
     }
   }
@@ -219,6 +312,16 @@ dpStatus dp_traj_frame(void *ud, int t, const double *s, dpError *err) {
       st = dp_npz_append_f64(tr->xquat, xquat, 1, err);
     }
   }
+  if (st == DP_OK && m->nsoft > 0) {
+    const double *sx = s + dp_model_soft_offset(m), *sv = sx + 3 * (size_t)m->nvert;
+    for (int i = 0; st == DP_OK && i < m->nsoft; i++) {
+      size_t v3 = 3 * (size_t)m->soft_vadr[i];
+      st = dp_npz_append_f64(tr->soft[2 * i], sx + v3, 1, err);
+      if (st == DP_OK) {
+        st = dp_npz_append_f64(tr->soft[2 * i + 1], sv + v3, 1, err);
+      }
+    }
+  }
   if (st == DP_OK) {
     tr->frames++;
   }
@@ -233,6 +336,7 @@ dpStatus dp_traj_commit(dpTrajectory *tr, dpError *err) {
   dpStatus st = dp_npz_commit(tr->w, err);
   tr->w = NULL;
   dp_free(tr->pose);
+  dp_free(tr->soft);
   dp_free(tr);
   return st;
 }
@@ -241,6 +345,7 @@ void dp_traj_abort(dpTrajectory *tr) {
   if (tr != NULL) {
     dp_npz_abort(tr->w);
     dp_free(tr->pose);
+    dp_free(tr->soft);
     dp_free(tr);
   }
 }

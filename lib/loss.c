@@ -1,7 +1,8 @@
 // Loss terms, each a forward l(s, θ) with its adjoint next to it: squared distances of a
 // particle's (or a set's mass-weighted mean) position or velocity to a target, of a body origin
-// or a joint's coordinates to a target, an observed trajectory, control effort, kinetic energy
-// and a quadratic prior. State s = [x (np×3) | v | q (nq) | qd (nv)]; body origins come from
+// or a joint's coordinates to a target, of a soft body's vertex mean (centroid) to a target, an
+// observed trajectory, control effort, kinetic energy and a quadratic prior. State
+// s = [x (np×3) | v | q (nq) | qd (nv) | soft x (nvert×3) | soft v]; body origins come from
 // forward kinematics (dp_body_poses) and their adjoint from adj_dp_body_positions.
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,7 @@
 
 static const char *const k_type_name[DP_TERM_COUNT] = {
     "position", "velocity",      "trajectory", "control_effort", "kinetic_energy",
-    "prior",    "body_position", "joint",      "joint_velocity",
+    "prior",    "body_position", "joint",      "joint_velocity", "centroid",
 };
 
 const char *dp_loss_type_name(dpTermType type) {
@@ -60,6 +61,7 @@ static int term_reads_step(const dpTerm *tm, int t) {
     case DP_TERM_JOINT_VELOCITY:
       return tm->step == t;
     case DP_TERM_TRAJECTORY:
+    case DP_TERM_CENTROID:
       return tm->frame_of_step[t] >= 0;
     default:
       return 0;
@@ -196,7 +198,8 @@ static void adj_point_loss(const dpTerm *tm, const dpModel *m, const double *the
 // ------------------------------------------------------------------------------------------
 // trajectory: l_t = (w / F) Σ_j (y_j(t) − obs_{f(t),j})² over the compared values y of one
 // frame (the chosen components of the selected particles' x or v, of the selected bodies'
-// origins xpos, or their joint coordinates q); summed over the selected frames f this is
+// origins xpos, their joint coordinates q, or of every vertex of one soft body or shell, x or
+// v); summed over the selected frames f this is
 // L = w (1/F) Σ_f ‖y(t_f) − obs_f‖² (m², (m/s)², or the squared units of q).
 
 // The value y_j of row entry j (0 ≤ j < tm->row) and its place in s (or, for body origins, in
@@ -220,6 +223,13 @@ static double traj_value(const dpTerm *tm, const dpModel *m, const double *s, co
       return xpos[*at];
     case DP_FIELD_BODY_Q:
       *at = dp_model_q_offset(m) + (size_t)tm->qsel[j];
+      return s[*at];
+    case DP_FIELD_SOFT_X:
+    case DP_FIELD_SOFT_V:
+      *on = tm->mask[c];
+      *at = dp_model_soft_offset(m) +
+            (tm->field == DP_FIELD_SOFT_V ? 3 * (size_t)m->nvert : 0) +
+            3 * (size_t)(m->soft_vadr[tm->soft] + k) + (size_t)c;
       return s[*at];
   }
   return 0.0;
@@ -310,6 +320,55 @@ static void adj_joint_loss(const dpTerm *tm, const dpModel *m, const double *s, 
   const double *y = joint_block(tm, m, s, &off);
   for (int k = 0; k < tm->len; k++) {
     s_bar[off + (size_t)k] += 2.0 * tm->weight * L_bar * (y[k] - tm->value[k]);
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// centroid: l_t = (w / S) Σ_{c∈mask} (ȳ_c(t) − target_c)² (m²) at each of the S selected steps,
+// ȳ = (1/n) Σ_i x_i the mean of the soft body's n vertex positions (its centre of mass when the
+// lumped vertex masses are equal; not weighted by them, so θ gets no adjoint).
+
+static void centroid_value(const dpTerm *tm, const dpModel *m, const double *s, double y[3]) {
+  int n = m->soft_nv[tm->soft];
+  const double *x = s + dp_model_soft_offset(m) + 3 * (size_t)m->soft_vadr[tm->soft];
+  y[0] = y[1] = y[2] = 0.0;
+  for (int i = 0; i < n; i++) {
+    for (int c = 0; c < 3; c++) {
+      y[c] += x[3 * (size_t)i + c];
+    }
+  }
+  for (int c = 0; c < 3; c++) {
+    y[c] /= n;
+  }
+}
+
+static double centroid_loss(const dpTerm *tm, const dpModel *m, const double *s) {
+  double y[3], l = 0.0;
+  centroid_value(tm, m, s, y);
+  for (int c = 0; c < 3; c++) {
+    if (tm->mask[c]) {
+      l += (y[c] - tm->target[c]) * (y[c] - tm->target[c]);
+    }
+  }
+  return tm->weight * l / tm->nframes;
+}
+
+// ∂l/∂x_i = (2w / (S n)) (ȳ − target) on the mask, the same for every vertex. Recomputes ȳ
+// (O(n)) rather than storing it.
+static void adj_centroid_loss(const dpTerm *tm, const dpModel *m, const double *s, double *s_bar,
+                              double L_bar) {
+  int n = m->soft_nv[tm->soft];
+  double y[3], g[3];
+  centroid_value(tm, m, s, y);
+  for (int c = 0; c < 3; c++) {
+    g[c] = tm->mask[c] ? 2.0 * tm->weight * L_bar * (y[c] - tm->target[c]) / (tm->nframes * n)
+                       : 0.0;
+  }
+  double *x_bar = s_bar + dp_model_soft_offset(m) + 3 * (size_t)m->soft_vadr[tm->soft];
+  for (int i = 0; i < n; i++) {
+    for (int c = 0; c < 3; c++) {
+      x_bar[3 * (size_t)i + c] += g[c];
+    }
   }
 }
 
@@ -451,6 +510,9 @@ void dp_loss_step(const dpLoss *loss, const dpModel *m, const double *theta, int
       case DP_TERM_JOINT_VELOCITY:
         l += joint_loss(tm, m, s);
         break;
+      case DP_TERM_CENTROID:
+        l += centroid_loss(tm, m, s);
+        break;
       default:
         break;
     }
@@ -495,6 +557,9 @@ void adj_dp_loss_step(const dpLoss *loss, const dpModel *m, const double *theta,
       case DP_TERM_JOINT:
       case DP_TERM_JOINT_VELOCITY:
         adj_joint_loss(tm, m, s, s_bar, L_bar);
+        break;
+      case DP_TERM_CENTROID:
+        adj_centroid_loss(tm, m, s, s_bar, L_bar);
         break;
       default:
         break;

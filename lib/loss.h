@@ -1,5 +1,6 @@
 // The bound loss (internal to loss.c and io_loss.c): one record per term of a JSON loss file,
-// with entity names already resolved to particle, body and θ indices against one model.
+// with entity names already resolved to particle, body, soft-body and θ indices against one
+// model.
 // The forward/adjoint pairs are in loss.c; parsing and binding are in io_loss.c.
 #ifndef DP_LOSS_H
 #define DP_LOSS_H
@@ -18,6 +19,7 @@ typedef enum dpTermType {
   DP_TERM_BODY_POSITION,   // w ‖xpos_b(t) − target‖² (m²) of a body origin
   DP_TERM_JOINT,           // w Σ_k (q_k(t) − target_k)² over a body's joint coordinates
   DP_TERM_JOINT_VELOCITY,  // w Σ_k (qd_k(t) − target_k)² over a body's joint velocities
+  DP_TERM_CENTROID,        // w (1/S) Σ_t ‖c(t) − target‖² (m²), c the vertex mean of a soft body
   DP_TERM_COUNT
 } dpTermType;
 
@@ -27,6 +29,8 @@ typedef enum dpTrajField {
   DP_FIELD_PARTICLE_V,      // particles/v (F, N, 3), m/s
   DP_FIELD_BODY_XPOS,       // bodies/xpos (F, nb, 3), m: body origins in the world
   DP_FIELD_BODY_Q,          // bodies/q (F, nq): joint coordinates, componentwise
+  DP_FIELD_SOFT_X,          // softbodies/NAME/x or shells/NAME/x (F, nv, 3), m: vertices
+  DP_FIELD_SOFT_V,          // softbodies/NAME/v or shells/NAME/v (F, nv, 3), m/s
 } dpTrajField;
 
 typedef struct dpTerm {
@@ -40,12 +44,14 @@ typedef struct dpTerm {
   double target[3];     // position, velocity
   int body;             // body_position, joint, joint_velocity: the body index
   int adr, len;         // joint, joint_velocity: its block q[adr .. adr+len) (or of qd)
+  int soft;             // centroid, trajectory of soft vertices: the soft body or shell
   dpTrajField field;    // trajectory: the compared array
   int *bidx;            // trajectory of bodies: body indices (n)
   int *qsel;            // trajectory of bodies/q: the compared q indices (row of obs)
   int row;              // trajectory: values per frame in obs (n × 3, or len of qsel)
-  int nframes;          // trajectory: selected frames F
-  int *frame_of_step;   // trajectory: steps + 1 entries, selected frame at step t or -1
+  int nframes;          // trajectory: selected frames F; centroid: selected steps S
+  int *frame_of_step;   // trajectory, centroid: steps + 1 entries, selected frame (step) at
+                        // step t or -1
   double *obs;          // trajectory: nframes × row observed values (m, m/s or q's units)
   size_t nsel;          // prior: selected θ components
   size_t *index;        // prior: their θ indices

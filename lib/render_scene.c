@@ -1,13 +1,17 @@
 // Orthographic frames of a scene for movies and inspection: two world axes mapped to image
 // right and up with one scale, colliders from the geometry in θ (layout of
-// phys_contact_kern.h), the shapes of articulated bodies at their world poses (far ones first)
-// with a stick figure of the tree over them, springs, particles and a time label.
+// phys_contact_kern.h), the surfaces of soft bodies and shells coloured by strain (painter's
+// order), the shapes of articulated bodies at their world poses (far ones first) with a stick
+// figure of the tree over them, springs, particles and a time label.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "dp/dp.h"
+#include "io_mesh.h"
 #include "render_draw.h"
+#include "render_scene.h"
 
 #define MARGIN 0.08      // fraction of the larger extent added on every side
 #define MIN_EXTENT 1e-9  // m; below this an extent counts as none
@@ -29,6 +33,9 @@
 #define COL_BODY_EDGE 0x8C5A2B
 #define COL_BONE 0x404040
 #define COL_JOINT 0x202020
+#define COL_SOFT_OUTLINE 0x404040
+#define COL_SOFT_EDGE 0x2F4F6F
+#define COL_STRAIN_NAN 0xB0B0B0
 
 static void grow(double lo[3], double hi[3], int axis, double a, double b) {
   if (isfinite(a) && isfinite(b)) {
@@ -100,6 +107,12 @@ static void shape_half(const dpModel *m, const double *th, int k, const double R
 
 void dp_render_bounds(const dpModel *m, const double *theta, const double *x, const double *bpos,
                       const double *bquat, size_t nframes, double lo[3], double hi[3]) {
+  dp_render_bounds_soft(m, theta, x, bpos, bquat, NULL, nframes, lo, hi);
+}
+
+void dp_render_bounds_soft(const dpModel *m, const double *theta, const double *x,
+                           const double *bpos, const double *bquat, const double *sx,
+                           size_t nframes, double lo[3], double hi[3]) {
   for (int k = 0; k < 3; k++) {
     lo[k] = INFINITY;
     hi[k] = -INFINITY;
@@ -122,6 +135,12 @@ void dp_render_bounds(const dpModel *m, const double *theta, const double *x, co
       shape_pose(m, th, k, bp + 3 * b, bq + 4 * b, c, R);
       shape_half(m, th, k, R, h);
       grow_point(lo, hi, c, h);
+    }
+  }
+  size_t nvert = (size_t)(m->nvert > 0 ? m->nvert : 0);
+  for (size_t f = 0; sx != NULL && f < nframes; f++) {
+    for (size_t i = 0; i < nvert; i++) {
+      grow_point(lo, hi, sx + 3 * (f * nvert + i), NULL);
     }
   }
   for (int i = 0; i < m->ns; i++) {
@@ -348,12 +367,356 @@ static dpStatus draw_bodies(const dpCanvas *cv, const dpModel *m, const double *
   return DP_OK;
 }
 
-dpStatus dp_render_frame(const dpModel *m, const double *theta, const double *x,
-                         const double *bpos, const double *bquat, double time, dpView view,
-                         const double lo[3], const double hi[3], dpImage *img, dpError *err) {
+// ------------------------------------------------------------------------------------------
+// Soft bodies and shells: surface triangles coloured by the Green strain of their element.
+
+// viridis (matplotlib), sampled at 0, 0.1, ..., 1.
+static const dpColor k_viridis[11] = {0x440154, 0x482475, 0x414487, 0x355F8D,
+                                      0x2A788E, 0x21918C, 0x22A884, 0x44BF70,
+                                      0x7AD151, 0xBDDF26, 0xFDE725};
+
+// Colour of t in [0, 1] (clamped), linear between the samples.
+static dpColor viridis(double t) {
+  t = t < 0 ? 0 : t > 1 ? 1 : t;
+  double u = 10 * t;
+  int k = (int)floor(u);
+  if (k >= 10) {
+    return k_viridis[10];
+  }
+  double a = u - k;
+  dpColor c0 = k_viridis[k], c1 = k_viridis[k + 1], out = 0;
+  for (int sh = 16; sh >= 0; sh -= 8) {
+    double v0 = (c0 >> sh) & 0xFF, v1 = (c1 >> sh) & 0xFF;
+    out |= (dpColor)lround(v0 + a * (v1 - v0)) << sh;
+  }
+  return out;
+}
+
+static dpColor strain_color(double e) {
+  return isfinite(e) ? viridis(e / DP_RENDER_STRAIN_MAX) : COL_STRAIN_NAN;
+}
+
+// ‖FᵀF − I‖_F / 2 with FᵀF = Dm⁻ᵀ (Dsᵀ Ds) Dm⁻¹ for the n × n rest matrix Dm (n = 2, 3; column
+// j the rest edge j in some orthonormal basis) and the Gram matrix G = Dsᵀ Ds of the current
+// edges (n × n, row-major).
+static double green_norm(const double *Dm, const double *G, int n) {
+  double inv[9];
+  if (n == 3) {
+    double det = Dm[0] * (Dm[4] * Dm[8] - Dm[5] * Dm[7]) - Dm[1] * (Dm[3] * Dm[8] - Dm[5] * Dm[6]) +
+                 Dm[2] * (Dm[3] * Dm[7] - Dm[4] * Dm[6]);
+    if (!(fabs(det) > 0) || !isfinite(det)) {
+      return NAN;
+    }
+    inv[0] = (Dm[4] * Dm[8] - Dm[5] * Dm[7]) / det;
+    inv[1] = (Dm[2] * Dm[7] - Dm[1] * Dm[8]) / det;
+    inv[2] = (Dm[1] * Dm[5] - Dm[2] * Dm[4]) / det;
+    inv[3] = (Dm[5] * Dm[6] - Dm[3] * Dm[8]) / det;
+    inv[4] = (Dm[0] * Dm[8] - Dm[2] * Dm[6]) / det;
+    inv[5] = (Dm[2] * Dm[3] - Dm[0] * Dm[5]) / det;
+    inv[6] = (Dm[3] * Dm[7] - Dm[4] * Dm[6]) / det;
+    inv[7] = (Dm[1] * Dm[6] - Dm[0] * Dm[7]) / det;
+    inv[8] = (Dm[0] * Dm[4] - Dm[1] * Dm[3]) / det;
+  } else {
+    double det = Dm[0] * Dm[3] - Dm[1] * Dm[2];
+    if (!(fabs(det) > 0) || !isfinite(det)) {
+      return NAN;
+    }
+    inv[0] = Dm[3] / det;
+    inv[1] = -Dm[1] / det;
+    inv[2] = -Dm[2] / det;
+    inv[3] = Dm[0] / det;
+  }
+  double sum = 0;
+  for (int i = 0; i < n; i++) {
+    for (int j = 0; j < n; j++) {
+      double c = 0;  // (Dm⁻ᵀ G Dm⁻¹)_ij = Σ_kl inv_ki G_kl inv_lj
+      for (int k = 0; k < n; k++) {
+        for (int l = 0; l < n; l++) {
+          c += inv[k * n + i] * G[k * n + l] * inv[l * n + j];
+        }
+      }
+      c -= i == j;
+      sum += c * c;
+    }
+  }
+  return 0.5 * sqrt(sum);
+}
+
+static void edge(const double *P, int a, int b, double e[3]) {
+  for (int k = 0; k < 3; k++) {
+    e[k] = P[3 * (size_t)b + k] - P[3 * (size_t)a + k];
+  }
+}
+
+static double dot3(const double *a, const double *b) {
+  return a[0] * b[0] + a[1] * b[1] + a[2] * b[2];
+}
+
+static void cross3(const double *a, const double *b, double c[3]) {
+  c[0] = a[1] * b[2] - a[2] * b[1];
+  c[1] = a[2] * b[0] - a[0] * b[2];
+  c[2] = a[0] * b[1] - a[1] * b[0];
+}
+
+double dp_render_tet_strain(const double *X, const double *x, const int *v) {
+  double R[3][3], C[3][3], Dm[9], G[9];
+  for (int j = 0; j < 3; j++) {
+    edge(X, v[0], v[j + 1], R[j]);
+    edge(x, v[0], v[j + 1], C[j]);
+  }
+  for (int i = 0; i < 3; i++) {
+    for (int j = 0; j < 3; j++) {
+      Dm[3 * i + j] = R[j][i];  // column j: rest edge j in world coordinates
+      G[3 * i + j] = dot3(C[i], C[j]);
+    }
+  }
+  return green_norm(Dm, G, 3);
+}
+
+double dp_render_tri_strain(const double *X, const double *x, const int *v) {
+  double r1[3], r2[3], c1[3], c2[3], nrm[3], e1[3], e2[3];
+  edge(X, v[0], v[1], r1);
+  edge(X, v[0], v[2], r2);
+  edge(x, v[0], v[1], c1);
+  edge(x, v[0], v[2], c2);
+  // An orthonormal basis (e1, e2) of the rest plane.
+  double l1 = sqrt(dot3(r1, r1));
+  cross3(r1, r2, nrm);
+  double ln = sqrt(dot3(nrm, nrm));
+  if (!(l1 > 0) || !(ln > 0)) {
+    return NAN;
+  }
+  for (int k = 0; k < 3; k++) {
+    e1[k] = r1[k] / l1;
+    nrm[k] /= ln;
+  }
+  cross3(nrm, e1, e2);
+  double Dm[4] = {dot3(e1, r1), dot3(e1, r2), dot3(e2, r1), dot3(e2, r2)};
+  double G[4] = {dot3(c1, c1), dot3(c1, c2), dot3(c2, c1), dot3(c2, c2)};
+  return green_norm(Dm, G, 2);
+}
+
+// A surface triangle: model vertex indices, the element it belongs to (into m->tet, or into
+// m->tri for a shell) and whether it is one-sided (a soft body's boundary face).
+typedef struct softFace {
+  int v[3];
+  int elem;
+  int solid;
+} softFace;
+
+typedef struct faceKey {
+  int key[3];  // sorted vertex indices
+  int elem;
+} faceKey;
+
+static int cmp_key(const void *pa, const void *pb) {
+  const faceKey *a = pa, *b = pb;
+  for (int k = 0; k < 3; k++) {
+    if (a->key[k] != b->key[k]) {
+      return a->key[k] < b->key[k] ? -1 : 1;
+    }
+  }
+  return 0;
+}
+
+static void sort3(const int *v, int *k) {
+  int a = v[0], b = v[1], c = v[2], t;
+  if (a > b) {
+    t = a, a = b, b = t;
+  }
+  if (b > c) {
+    t = b, b = c, c = t;
+  }
+  if (a > b) {
+    t = a, a = b, b = t;
+  }
+  k[0] = a;
+  k[1] = b;
+  k[2] = c;
+}
+
+// The surface of every soft body (boundary faces of all tetrahedra at once, from the rest
+// positions: bodies share no vertex, so no face of one meets another's) and every shell
+// triangle, each with its element. *out (dp_malloc'ed) holds *n faces.
+static dpStatus soft_faces(const dpModel *m, const double *th, softFace **out, int *n,
+                           dpError *err) {
+  int *bt = NULL, nbt = 0;
+  faceKey *keys = NULL;
+  dpStatus st = DP_OK;
+  *out = NULL;
+  *n = 0;
+  if (m->ntet > 0) {
+    dpMesh mesh;
+    memset(&mesh, 0, sizeof mesh);
+    mesh.nv = m->nvert;
+    mesh.X = (double *)(th + m->off.soft_rest);  // read only: dp_mesh_surface takes const
+    mesh.ntet = m->ntet;
+    mesh.tet = m->tet;
+    if ((st = dp_mesh_surface(&mesh, &bt, &nbt, err)) != DP_OK) {
+      return st;
+    }
+  }
+  size_t total = (size_t)nbt + (size_t)m->ntri;
+  softFace *f = dp_malloc((total > 0 ? total : 1) * sizeof *f);
+  keys = m->ntet > 0 ? dp_malloc(4 * (size_t)m->ntet * sizeof *keys) : NULL;
+  if (f == NULL || (m->ntet > 0 && keys == NULL)) {
+    dp_free(f);
+    st = dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "render: out of memory");
+    goto done;
+  }
+  // The tetrahedron under each boundary face: look its vertex set up among all tets' faces.
+  static const int faces[4][3] = {{1, 2, 3}, {0, 3, 2}, {0, 1, 3}, {0, 2, 1}};
+  for (int t = 0; t < m->ntet; t++) {
+    for (int q = 0; q < 4; q++) {
+      const int *tv = m->tet + 4 * (size_t)t;
+      int v[3] = {tv[faces[q][0]], tv[faces[q][1]], tv[faces[q][2]]};
+      faceKey *k = &keys[4 * (size_t)t + q];
+      sort3(v, k->key);
+      k->elem = t;
+    }
+  }
+  if (m->ntet > 0) {
+    qsort(keys, 4 * (size_t)m->ntet, sizeof *keys, cmp_key);
+  }
+  int nf = 0;
+  for (int i = 0; i < nbt; i++) {
+    faceKey probe;
+    sort3(bt + 3 * (size_t)i, probe.key);
+    const faceKey *hit = bsearch(&probe, keys, 4 * (size_t)m->ntet, sizeof *keys, cmp_key);
+    if (hit == NULL) {
+      continue;  // cannot happen: every boundary face is a face of some tetrahedron
+    }
+    memcpy(f[nf].v, bt + 3 * (size_t)i, sizeof f[nf].v);
+    f[nf].elem = hit->elem;
+    f[nf].solid = 1;
+    nf++;
+  }
+  for (int i = 0; i < m->ntri; i++) {
+    memcpy(f[nf].v, m->tri + 3 * (size_t)i, sizeof f[nf].v);
+    f[nf].elem = i;
+    f[nf].solid = 0;
+    nf++;
+  }
+  *out = f;
+  *n = nf;
+done:
+  dp_free(bt);
+  dp_free(keys);
+  return st;
+}
+
+// Colour bar of the strain scale at the bottom right: 0 … DP_RENDER_STRAIN_MAX, "strain".
+static void draw_strain_legend(const dpCanvas *c, int ts) {
+  int W = c->img->width, H = c->img->height;
+  int bw = 100 * ts, bh = 8 * ts, pad = 4 * ts, th = dp_font_height(ts);
+  char hi[32];
+  snprintf(hi, sizeof hi, "%g", DP_RENDER_STRAIN_MAX);
+  int lw = dp_font_width("strain", ts);
+  int x1 = W - 1 - 8 * ts, x0 = x1 - bw + 1;
+  int y1 = H - 1 - 8 * ts - th - pad, y0 = y1 - bh + 1;  // the bar; labels below it
+  int bx0 = x0 - pad - lw - pad, by0 = y0 - pad, bx1 = x1 + pad, by1 = y1 + pad + th + pad;
+  if (bx0 < 0 || by0 < 0) {
+    return;  // no room
+  }
+  dp_draw_rect_fill(c, bx0, by0, bx1, by1, COL_BG);
+  dp_draw_rect_outline(c, bx0, by0, bx1, by1, COL_SOFT_OUTLINE);
+  for (int i = x0; i <= x1; i++) {
+    dp_draw_rect_fill(c, i, y0, i, y1, viridis((double)(i - x0) / (bw - 1)));
+  }
+  dp_draw_text(c, bx0 + pad, (y0 + y1) / 2, "strain", ts, -1, 0, 0, COL_TEXT);
+  dp_draw_text(c, x0, y1 + pad, "0", ts, -1, -1, 0, COL_TEXT);
+  dp_draw_text(c, x1, y1 + pad, hi, ts, 1, -1, 0, COL_TEXT);
+}
+
+static dpStatus draw_soft(const dpCanvas *cv, const dpModel *m, const double *th,
+                          const sceneMap *mp, dpView view, const double *sx, dpMeshStyle style,
+                          double rp, dpError *err) {
+  softFace *f = NULL;
+  int nf = 0;
+  dpStatus st = soft_faces(m, th, &f, &nf, err);
+  if (st != DP_OK) {
+    return st;
+  }
+  shapeDepth *order = dp_malloc((size_t)(nf > 0 ? nf : 1) * sizeof *order);
+  if (order == NULL) {
+    dp_free(f);
+    return dp_error_set(err, DP_ERR_NOMEM, NULL, 0, 0, "render: out of memory");
+  }
+  // The viewing direction d (into the picture): a face whose outward normal has n·d > 0 is
+  // seen from behind.
+  int dax = view == DP_VIEW_XZ ? 1 : view == DP_VIEW_XY ? 2 : 0;
+  double dsign = view == DP_VIEW_XZ ? 1.0 : -1.0;
+  const double *X = th + m->off.soft_rest;
+  int n = 0;
+  for (int i = 0; i < nf; i++) {
+    const double *a = sx + 3 * (size_t)f[i].v[0], *b = sx + 3 * (size_t)f[i].v[1];
+    const double *c = sx + 3 * (size_t)f[i].v[2];
+    if (!finite3(a) || !finite3(b) || !finite3(c)) {
+      continue;
+    }
+    if (style == DP_MESH_STRAIN && f[i].solid) {
+      double u[3], w[3], nrm[3];
+      for (int k = 0; k < 3; k++) {
+        u[k] = b[k] - a[k];
+        w[k] = c[k] - a[k];
+      }
+      cross3(u, w, nrm);
+      if (dsign * nrm[dax] > 0) {
+        continue;
+      }
+    }
+    order[n++] = (shapeDepth){dsign * (a[dax] + b[dax] + c[dax]) / 3.0, i};
+  }
+  qsort(order, (size_t)n, sizeof *order, by_depth);
+  for (int i = 0; i < n; i++) {
+    const softFace *g = &f[order[i].k];
+    double xy[6];
+    for (int k = 0; k < 3; k++) {
+      to_pixel(mp, sx + 3 * (size_t)g->v[k], &xy[2 * k], &xy[2 * k + 1]);
+    }
+    double lw = style == DP_MESH_STRAIN ? 1.0 : 1.5;
+    dpColor ec = style == DP_MESH_STRAIN ? COL_SOFT_OUTLINE : COL_SOFT_EDGE;
+    if (style == DP_MESH_STRAIN) {
+      double e = g->solid ? dp_render_tet_strain(X, sx, m->tet + 4 * (size_t)g->elem)
+                          : dp_render_tri_strain(X, sx, m->tri + 3 * (size_t)g->elem);
+      dp_draw_polygon_fill(cv, xy, 3, strain_color(e));
+    }
+    for (int k = 0; k < 3; k++) {
+      const double *p = xy + 2 * k, *q = xy + 2 * ((k + 1) % 3);
+      dp_draw_line(cv, p[0], p[1], q[0], q[1], lw, ec);
+    }
+  }
+  int qs = (int)lround(0.5 * rp);
+  for (int p = 0; p < m->npin; p++) {
+    const double *pv = sx + 3 * (size_t)m->pin[p];
+    if (finite3(pv)) {
+      double u, v;
+      to_pixel(mp, pv, &u, &v);
+      dp_draw_rect_fill(cv, pix(u) - qs, pix(v) - qs, pix(u) + qs, pix(v) + qs, COL_PINNED);
+    }
+  }
+  dp_free(order);
+  dp_free(f);
+  return DP_OK;
+}
+
+// dp_render_frame and dp_render_frame_soft; skip_soft: leave soft bodies out (sx unused).
+static dpStatus render_frame(const dpModel *m, const double *theta, const double *x,
+                             const double *bpos, const double *bquat, const double *sx,
+                             dpMeshStyle style, int skip_soft, double time, dpView view,
+                             const double lo[3], const double hi[3], dpImage *img, dpError *err) {
   if (m == NULL || img == NULL || img->rgb == NULL || lo == NULL || hi == NULL ||
       (x == NULL && m->np > 0)) {
     return dp_error_set(err, DP_ERR_INVALID, NULL, 0, 0, "render: missing model, image or data");
+  }
+  if (!skip_soft && m->nsoft > 0 && sx == NULL) {
+    return dp_error_set(err, DP_ERR_INVALID, NULL, 0, 0,
+                        "render: the model has soft bodies or shells but no vertex positions "
+                        "were given");
+  }
+  if (style != DP_MESH_STRAIN && style != DP_MESH_EDGES) {
+    return dp_error_set(err, DP_ERR_INVALID, NULL, 0, 0, "render: unknown mesh style %d",
+                        (int)style);
   }
   if (m->nb > 0 && (bpos == NULL || bquat == NULL)) {
     return dp_error_set(err, DP_ERR_INVALID, NULL, 0, 0,
@@ -390,6 +753,12 @@ dpStatus dp_render_frame(const dpModel *m, const double *theta, const double *x,
   int small = W < H ? W : H;
   int ts = small >= 700 ? 2 : 1;
   double rp = fmax(3.0, fmin(8.0, small / 120.0));  // particle radius, px
+  if (!skip_soft && m->nsoft > 0) {
+    dpStatus st = draw_soft(&c, m, th, &mp, view, sx, style, rp, err);
+    if (st != DP_OK) {
+      return st;
+    }
+  }
   if (m->nb > 0) {
     dpStatus st = draw_bodies(&c, m, th, &mp, view, bpos, bquat, 0.5 * rp, err);
     if (st != DP_OK) {
@@ -431,5 +800,22 @@ dpStatus dp_render_frame(const dpModel *m, const double *theta, const double *x,
   dp_draw_text(&c, 8 * ts, 8 * ts, label, ts, -1, -1, 0, COL_TEXT);
   static const char *const names[3] = {"x-z view", "x-y view", "y-z view"};
   dp_draw_text(&c, W - 1 - 8 * ts, 8 * ts, names[view], ts, 1, -1, 0, COL_TEXT);
+  if (!skip_soft && m->nsoft > 0 && style == DP_MESH_STRAIN) {
+    draw_strain_legend(&c, ts);
+  }
   return DP_OK;
+}
+
+dpStatus dp_render_frame(const dpModel *m, const double *theta, const double *x,
+                         const double *bpos, const double *bquat, double time, dpView view,
+                         const double lo[3], const double hi[3], dpImage *img, dpError *err) {
+  return render_frame(m, theta, x, bpos, bquat, NULL, DP_MESH_STRAIN, 1, time, view, lo, hi, img,
+                      err);
+}
+
+dpStatus dp_render_frame_soft(const dpModel *m, const double *theta, const double *x,
+                              const double *bpos, const double *bquat, const double *sx,
+                              dpMeshStyle style, double time, dpView view, const double lo[3],
+                              const double hi[3], dpImage *img, dpError *err) {
+  return render_frame(m, theta, x, bpos, bquat, sx, style, 0, time, view, lo, hi, img, err);
 }

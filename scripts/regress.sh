@@ -71,6 +71,9 @@ task cloth_control scenes/cloth_control.yaml scenes/cloth_control.json --method 
   --lr 0.05 --max-iter 5
 task cartpole scenes/cartpole.yaml scenes/cartpole.json --method lbfgs --max-iter 10
 task box_slide scenes/box_slide.yaml scenes/box_slide.json --method lbfgs --max-iter 10
+task soft_sysid scenes/soft_sysid.yaml scenes/soft_sysid.json --method lbfgs --max-iter 5
+task cloth_throw scenes/cloth_throw.yaml scenes/cloth_throw.json --method adam --lr 0.5 \
+  --max-iter 3
 
 if [ "$update" -eq 1 ]; then
   echo "regress: $n goldens written to $GOLD"

@@ -6,7 +6,9 @@
 #   make task-cloth         corner forces that carry a cloth's centre of mass to a target
 #   make task-cartpole      cart forces that swing a pole up and stop it upright
 #   make task-box-slide     the friction coefficient of a sliding box from observed positions
-#   make tasks              all seven
+#   make task-soft-sysid    Young's modulus and Poisson's ratio of a shaken soft block
+#   make task-cloth-throw   initial vertex velocities that throw a cloth's centroid to a target
+#   make tasks              all nine
 # Each writes out/tasks/NAME.{yaml,csv,npz,json}, checks its criterion with
 # scripts/task_check.py, and checks that dp-differentiate on the optimized scene reproduces the
 # loss. TASK_FLAGS adds dp-optimize options (e.g. TASK_FLAGS=--progress).
@@ -17,9 +19,9 @@ PY ?= /usr/bin/python3
 TASK_TOOLS := $(TASK_BIN)/dp-optimize $(TASK_BIN)/dp-differentiate $(TASK_BIN)/dp-simulate
 
 .PHONY: tasks task-projectile task-bounce task-spring-cage task-sysid task-cloth task-cartpole \
-  task-box-slide sysid-data box-slide-data
+  task-box-slide task-soft-sysid task-cloth-throw sysid-data box-slide-data soft-sysid-data
 tasks: task-projectile task-bounce task-spring-cage task-sysid task-cloth task-cartpole \
-  task-box-slide
+  task-box-slide task-soft-sysid task-cloth-throw
 
 # run_task NAME SCENE LOSS DP-OPTIMIZE-OPTIONS CHECKS
 define run_task
@@ -74,6 +76,21 @@ task-box-slide: $(TASK_TOOLS)
 	$(call run_task,box_slide,scenes/box_slide.yaml,scenes/box_slide.json,\
 	  --method lbfgs --max-iter 100,--max-iter 100 --param ground.friction=0.5 --rel-tol 0.01)
 
+# E and ν of a soft block within 1 % from its observed vertex trajectory, from E = 20 kPa,
+# ν = 0.25 (true 50 kPa, 0.35).
+task-soft-sysid: $(TASK_TOOLS)
+	$(call run_task,soft_sysid,scenes/soft_sysid.yaml,scenes/soft_sysid.json,\
+	  --method lbfgs --max-iter 60,--max-iter 60 --param softbodies.block.youngs_modulus=5e4 \
+	  --param softbodies.block.poisson_ratio=0.35 --rel-tol 0.01)
+# Cloth throw: Adam on the 768 initial vertex velocities; the loss must fall at least 10x within
+# 64 iterations.
+task-cloth-throw: $(TASK_TOOLS)
+	$(call run_task,cloth_throw,scenes/cloth_throw.yaml,scenes/cloth_throw.json,\
+	  --method adam --lr 0.5 --max-iter 64 --tol 0,--below-initial 0.1 --max-iter 64)
+# Regenerate the observations of task-soft-sysid: the true E and ν, every 5th step.
+soft-sysid-data: $(TASK_BIN)/dp-simulate
+	$(TASK_BIN)/dp-simulate scenes/soft_sysid.yaml --set softbodies.block.youngs_modulus=5e4 \
+	  --set softbodies.block.poisson_ratio=0.35 --stride 5 -o scenes/soft_sysid_obs.npz
 # Regenerate the synthetic observations of task-sysid: the true constants, 1 mm of noise.
 sysid-data: $(TASK_BIN)/dp-simulate
 	$(TASK_BIN)/dp-simulate scenes/sysid.yaml --set particles.bob.mass=1 \

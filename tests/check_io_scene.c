@@ -1,8 +1,10 @@
 // Tests of the YAML scene loader: the example scenes (counts and θ values at known paths), the
 // bad-scene corpus (message and position from each file's "# expect:" / "# where:" lines),
 // --set overrides (document, insertion, wildcards, θ after compile), articulated bodies (every
-// joint, shape and actuator; mass properties against closed forms; errors with their positions)
-// and allocation failures.
+// joint, shape and actuator; mass properties against closed forms; errors with their positions),
+// soft bodies and shells (generated and loaded meshes, θ values, pins, per-element materials,
+// per-vertex lists, errors at the scene's and the mesh file's positions) and allocation
+// failures.
 #include <dirent.h>
 #include <math.h>
 #include <stdio.h>
@@ -71,6 +73,27 @@ static dpError parse_bad(const char *text, const char *const *sets, int nsets,
   ck_assert_msg(strstr(err.message, expect) != NULL, "message '%s' lacks '%s'", err.message,
                 expect);
   return err;
+}
+
+// Load the scene file path expecting status `code` with `expect` in the message.
+static dpError load_bad(const char *path, dpStatus code, const char *expect) {
+  dpModel *m = NULL;
+  dpError err;
+  dp_error_clear(&err);
+  dpStatus st = dp_scene_load(path, NULL, 0, &m, &err);
+  ck_assert_msg(st == code, "%s: expected %s, got %s (%s)", path, dp_status_string(code),
+                dp_status_string(st), err.message);
+  ck_assert_ptr_null(m);
+  ck_assert_msg(strstr(err.message, expect) != NULL, "message '%s' lacks '%s'", err.message,
+                expect);
+  return err;
+}
+
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  ck_assert_msg(f != NULL, "cannot write %s", path);
+  ck_assert_uint_eq(fwrite(text, 1, strlen(text), f), strlen(text));
+  fclose(f);
 }
 
 #define NEAR(a, b)                                                                        \
@@ -231,7 +254,7 @@ START_TEST(test_all_scenes_load) {
     char path[512];
     snprintf(path, sizeof path, "scenes/%s", e->d_name);
     dpModel *m = load_ok(path, NULL, 0);
-    ck_assert_int_gt(m->np + m->nb, 0);
+    ck_assert_int_gt(m->np + m->nb + m->nsoft, 0);
     ck_assert_int_ne(m->scene_hash, 0);
     dp_model_free(m);
     count++;
@@ -1056,6 +1079,498 @@ START_TEST(test_alloc_failures) {
 }
 END_TEST
 
+// ---- soft bodies and shells ---------------------------------------------------------------------
+
+static const char *k_soft =
+    "dt: 0.01\n"
+    "steps: 4\n"
+    "integrator: implicit_euler\n"
+    "solver: {newton_tol: 1e-8, newton_max_iter: 7, cg_tol: 1e-9, cg_max_iter: 50}\n"
+    "softbodies:\n"
+    "  cube:\n"
+    "    mesh: {box: {size: [0.2, 0.4, 0.6], resolution: [2, 2, 2]}}\n"
+    "    position: [1, 2, 3]\n"
+    "    velocity: [0.5, 0, 0]\n"
+    "    material: corotated\n"
+    "    youngs_modulus: 2.0e5\n"
+    "    poisson_ratio: 0.45\n"
+    "    density: 500\n"
+    "    mass_damping: 0.1\n"
+    "    stiffness_damping: 0.01\n"
+    "    radius: 0.005\n"
+    "    pinned: [2, 0]\n"
+    "    pin_region: {min: [-10, -10, -10], max: [0.91, 10, 10]}\n"
+    "    pin_velocity: [0, 0, 0.25]\n"
+    "shells:\n"
+    "  sheet:\n"
+    "    mesh: {grid: {size: [1.0, 2.0], resolution: [4, 4]}}\n"
+    "    position: [0, 0, 1]\n"
+    "    density: 0.3\n"
+    "    thickness: 0.002\n"
+    "    bending_stiffness: 0.01\n"
+    "    lift: 0.5\n"
+    "    drag: 1.5\n"
+    "    air_density: 1.3\n"
+    "    wind: [2, 0, 0]\n"
+    "    pinned: [24]\n";
+
+// Generated meshes: a box of tetrahedra and a grid of triangles, placed; every constant in θ;
+// pins by index and by region; the initial pin controls; the solver settings.
+START_TEST(test_soft_generated) {
+  dpModel *m = parse_ok(k_soft, NULL, 0);
+  ck_assert_int_eq(m->integrator, DP_IMPLICIT_EULER);
+  NEAR(m->newton_tol, 1e-8);
+  ck_assert_int_eq(m->newton_max_iter, 7);
+  NEAR(m->cg_tol, 1e-9);
+  ck_assert_int_eq(m->cg_max_iter, 50);
+  ck_assert_int_eq(m->nsoft, 2);
+  ck_assert_str_eq(m->softname[0], "cube");
+  ck_assert_str_eq(m->softname[1], "sheet");
+  ck_assert_int_eq(m->soft_shell[0], 0);
+  ck_assert_int_eq(m->soft_shell[1], 1);
+  ck_assert_int_eq(m->soft_material[0], DP_MATERIAL_COROTATED);
+  ck_assert_int_eq(m->nvert, 27 + 25);
+  ck_assert_int_eq(m->ntet, 6 * 8);
+  ck_assert_int_eq(m->ntri, 2 * 16);
+  ck_assert_int_eq(m->nhinge, 3 * 16 - 2 * 4);  // interior edges of a 4 × 4 grid
+  ck_assert_int_eq(m->nmat, 2);
+  // Vertex (i, j, k) of the box is i + 3 (j + 3 k), at -size/2 + (i, j, k) size/2 + position.
+  for (int v = 0; v < 27; v++) {
+    int ijk[3] = {v % 3, (v / 3) % 3, v / 9};
+    double size[3] = {0.2, 0.4, 0.6}, pos[3] = {1, 2, 3};
+    for (int c = 0; c < 3; c++) {
+      double want = -size[c] / 2 + ijk[c] * size[c] / 2 + pos[c];
+      NEAR(theta(m, "softbodies.cube.rest", 3 * (size_t)v + c), want);
+      NEAR(theta(m, "softbodies.cube.position", 3 * (size_t)v + c), want);
+    }
+  }
+  // The sheet: vertex (i, j) = i + 5 j at (-0.5 + i/4, -1 + j/2, 1).
+  NEAR(theta(m, "shells.sheet.rest", 3 * 7 + 0), -0.5 + 2 * 0.25);
+  NEAR(theta(m, "shells.sheet.rest", 3 * 7 + 1), -1 + 1 * 0.5);
+  NEAR(theta(m, "shells.sheet.rest", 3 * 7 + 2), 1);
+  // Pins: 0 and 2 by index, the 9 vertices of the face x = 0.9 (i = 0) by the region.
+  ck_assert_int_eq(m->soft_npin[0], 10);
+  ck_assert_int_eq(m->soft_npin[1], 1);
+  ck_assert_int_eq(m->npin, 11);
+  int want_pins[] = {0, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27 + 24};
+  for (int p = 0; p < 11; p++) {
+    ck_assert_int_eq(m->pin[p], want_pins[p]);
+    ck_assert_int_eq(m->vpinned[want_pins[p]], 1);
+  }
+  ck_assert_int_eq(m->vpinned[1], 0);
+  // Free vertices start with the velocity, pinned ones at rest.
+  NEAR(theta(m, "softbodies.cube.velocity", 3 * 1 + 0), 0.5);
+  NEAR(theta(m, "softbodies.cube.velocity", 3 * 0 + 0), 0);
+  NEAR(theta(m, "shells.sheet.velocity", 0), 0);
+  NEAR(theta(m, "softbodies.cube.youngs_modulus", 0), 2e5);
+  NEAR(theta(m, "softbodies.cube.poisson_ratio", 0), 0.45);
+  NEAR(theta(m, "softbodies.cube.density", 0), 500);
+  NEAR(theta(m, "softbodies.cube.mass_damping", 0), 0.1);
+  NEAR(theta(m, "softbodies.cube.stiffness_damping", 0), 0.01);
+  NEAR(theta(m, "softbodies.cube.radius", 0), 0.005);
+  // Shell defaults and values.
+  NEAR(theta(m, "shells.sheet.youngs_modulus", 0), 1e6);
+  NEAR(theta(m, "shells.sheet.poisson_ratio", 0), 0.3);
+  NEAR(theta(m, "shells.sheet.density", 0), 0.3);
+  NEAR(theta(m, "shells.sheet.thickness", 0), 0.002);
+  NEAR(theta(m, "shells.sheet.bending_stiffness", 0), 0.01);
+  NEAR(theta(m, "shells.sheet.lift", 0), 0.5);
+  NEAR(theta(m, "shells.sheet.drag", 0), 1.5);
+  NEAR(theta(m, "shells.sheet.air_density", 0), 1.3);
+  NEAR(theta(m, "shells.sheet.wind", 0), 2);
+  ck_assert_uint_eq(nselect(m, "softbodies.cube.thickness"), 0);
+  // pin_controls (steps, pins, 3): the cube's pin_velocity, the sheet's default 0.
+  ck_assert_uint_eq(nselect(m, "pin_controls"), 4 * 11 * 3);
+  for (size_t t = 0; t < 4; t++) {
+    for (size_t p = 0; p < 11; p++) {
+      NEAR(theta(m, "pin_controls", (t * 11 + p) * 3 + 2), p < 10 ? 0.25 : 0);
+      NEAR(theta(m, "pin_controls", (t * 11 + p) * 3 + 0), 0);
+    }
+  }
+  dp_model_free(m);
+  // Defaults of a soft body: neo-Hookean, E 1e5, ν 0.3, 1000 kg/m³, nothing pinned.
+  m = parse_ok("dt: 1\nsteps: 1\nsoftbodies:\n  c: {mesh: {box: {size: [1, 1, 1], resolution: "
+               "[1, 1, 1]}}}\n",
+               NULL, 0);
+  ck_assert_int_eq(m->integrator, DP_SEMI_IMPLICIT_EULER);
+  ck_assert_int_eq(m->soft_material[0], DP_MATERIAL_NEOHOOKEAN);
+  ck_assert_int_eq(m->npin, 0);
+  ck_assert_uint_eq(nselect(m, "pin_controls"), 0);
+  NEAR(theta(m, "softbodies.c.youngs_modulus", 0), 1e5);
+  NEAR(theta(m, "softbodies.c.poisson_ratio", 0), 0.3);
+  NEAR(theta(m, "softbodies.c.density", 0), 1000);
+  NEAR(theta(m, "softbodies.c.rest", 0), -0.5);
+  ck_assert_int_eq(m->newton_max_iter, 20);
+  dp_model_free(m);
+}
+END_TEST
+
+// Meshes from files, relative to the scene file's directory: TetGen .node/.ele (1-based),
+// Gmsh 2.2 tetrahedra, a Wavefront OBJ quad (a fan of two triangles, one hinge); scale, then
+// position.
+START_TEST(test_soft_files) {
+  tmpDir d;
+  tmpdir_make(&d, "scene-mesh");
+  char path[512];
+  tmpdir_file(&d, "beam.node", path, sizeof path);
+  write_file(path, "# two tetrahedra\n5 3 0 0\n1 0 0 0\n2 1 0 0\n3 0 1 0\n4 0 0 1\n5 1 1 1\n");
+  tmpdir_file(&d, "beam.ele", path, sizeof path);
+  write_file(path, "2 4 0\n1 1 2 3 4\n2 2 3 4 5\n");
+  tmpdir_file(&d, "tet.msh", path, sizeof path);
+  write_file(path, "$MeshFormat\n2.2 0 8\n$EndMeshFormat\n$Nodes\n4\n1 0 0 0\n2 1 0 0\n"
+                   "3 0 1 0\n4 0 0 1\n$EndNodes\n$Elements\n1\n1 4 2 0 1 1 2 3 4\n$EndElements\n");
+  tmpdir_file(&d, "flag.obj", path, sizeof path);
+  write_file(path, "# a unit square\nv 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nf 1 2 3 4\n");
+  tmpdir_file(&d, "scene.yaml", path, sizeof path);
+  write_file(path, "dt: 0.01\n"
+                   "steps: 2\n"
+                   "softbodies:\n"
+                   "  beam: {mesh: {file: beam.node}, scale: 2, position: [0, 0, 1]}\n"
+                   "  tet: {mesh: {file: tet.msh}, pinned: [3]}\n"
+                   "shells:\n"
+                   "  flag: {mesh: {file: flag.obj}, pin_region: {min: [-1, -1, -1], "
+                   "max: [0, 2, 1]}}\n");
+  dpModel *m = load_ok(path, NULL, 0);
+  ck_assert_int_eq(m->nsoft, 3);
+  ck_assert_int_eq(m->nvert, 5 + 4 + 4);
+  ck_assert_int_eq(m->ntet, 3);
+  ck_assert_int_eq(m->ntri, 2);
+  ck_assert_int_eq(m->nhinge, 1);
+  ck_assert_int_eq(m->soft_nv[0], 5);
+  // Point 5 (1, 1, 1) scaled by 2, moved up 1.
+  NEAR(theta(m, "softbodies.beam.rest", 3 * 4 + 0), 2);
+  NEAR(theta(m, "softbodies.beam.rest", 3 * 4 + 1), 2);
+  NEAR(theta(m, "softbodies.beam.rest", 3 * 4 + 2), 3);
+  // 1-based .ele indices become 0-based, in the model's soft vertex numbering.
+  int want_tet[] = {0, 1, 2, 3, 1, 2, 3, 4, 5, 6, 7, 8};
+  for (int k = 0; k < 12; k++) {
+    ck_assert_int_eq(m->tet[k], want_tet[k]);
+  }
+  NEAR(theta(m, "softbodies.tet.rest", 3 * 3 + 2), 1);
+  int want_tri[] = {9, 10, 11, 9, 11, 12};
+  for (int k = 0; k < 6; k++) {
+    ck_assert_int_eq(m->tri[k], want_tri[k]);
+  }
+  // Pins: tet's vertex 3; the flag's x = 0 edge (vertices 0 and 3).
+  ck_assert_int_eq(m->npin, 3);
+  ck_assert_int_eq(m->pin[0], 5 + 3);
+  ck_assert_int_eq(m->pin[1], 9 + 0);
+  ck_assert_int_eq(m->pin[2], 9 + 3);
+  dp_model_free(m);
+  // A shell on a tetrahedral file and a soft body on a surface have the wrong kind of mesh.
+  char scene[512];
+  tmpdir_file(&d, "wrong.yaml", scene, sizeof scene);
+  write_file(scene, "dt: 1\nsteps: 1\nshells:\n  s: {mesh: {file: beam.ele}}\n");
+  dpError err = load_bad(scene, DP_ERR_INVALID, "has no triangles (a shell's mesh is a triangle");
+  ck_assert_int_eq(err.line, 4);
+  ck_assert_int_eq(err.column, 14);
+  write_file(scene, "dt: 1\nsteps: 1\nsoftbodies:\n  s: {mesh: {file: flag.obj}}\n");
+  load_bad(scene, DP_ERR_INVALID, "has no tetrahedra (a soft body's mesh is a TetGen");
+  tmpdir_remove(&d);
+}
+END_TEST
+
+// per_element: E and ν per tetrahedron, from lists or a number; `overrides:` with a list per
+// element, and with one 3-vector per vertex.
+START_TEST(test_soft_per_element) {
+  const char *text =
+      "dt: 1\n"
+      "steps: 1\n"
+      "softbodies:\n"
+      "  c:\n"
+      "    mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}}\n"
+      "    per_element: true\n"
+      "    youngs_modulus: [1.0e5, 2.0e5, 3.0e5, 4.0e5, 5.0e5, 6.0e5]\n"
+      "    poisson_ratio: 0.25\n"
+      "  d: {mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}}, youngs_modulus: 7}\n";
+  dpModel *m = parse_ok(text, NULL, 0);
+  ck_assert_int_eq(m->nmat, 6 + 1);
+  ck_assert_int_eq(m->soft_perelem[0], 1);
+  ck_assert_uint_eq(nselect(m, "softbodies.c.youngs_modulus"), 6);
+  for (size_t k = 0; k < 6; k++) {
+    NEAR(theta(m, "softbodies.c.youngs_modulus", k), 1e5 * (double)(k + 1));
+    NEAR(theta(m, "softbodies.c.poisson_ratio", k), 0.25);
+  }
+  NEAR(theta(m, "softbodies.d.youngs_modulus", 0), 7);
+  dp_model_free(m);
+  char buf[2048];
+  snprintf(buf, sizeof buf,
+           "%soverrides:\n  softbodies.c.poisson_ratio: [0.1, 0.2, 0.3, 0.4, 0.45, 0.49]\n"
+           "  softbodies.d.velocity: [[0, 0, 1], [0, 0, 2], [0, 0, 3], [0, 0, 4], [0, 0, 5], "
+           "[0, 0, 6], [0, 0, 7], [0, 0, 8]]\n"
+           "  'softbodies.*.density': 50\n",
+           text);
+  m = parse_ok(buf, NULL, 0);
+  NEAR(theta(m, "softbodies.c.poisson_ratio", 5), 0.49);
+  NEAR(theta(m, "softbodies.d.velocity", 3 * 7 + 2), 8);
+  NEAR(theta(m, "softbodies.c.density", 0), 50);
+  NEAR(theta(m, "softbodies.d.density", 0), 50);
+  dp_model_free(m);
+  snprintf(buf, sizeof buf, "%soverrides:\n  softbodies.c.poisson_ratio: 0.5\n", text);
+  dpError err = parse_bad(buf, NULL, 0, "'softbodies.c.poisson_ratio' must be < 0.5 (got 0.5)");
+  ck_assert_int_eq(err.line, 11);
+  snprintf(buf, sizeof buf, "%soverrides:\n  softbodies.d.velocity: [[0, 0, 1]]\n", text);
+  parse_bad(buf, NULL, 0,
+            "'softbodies.d.velocity' must be a list of 8 3-vectors (one per vertex; got 1)");
+}
+END_TEST
+
+// The explicit per-vertex forms dp-optimize writes: rest (instead of the mesh's placement),
+// vertex_position, vertex_velocity; top-level pin_controls; `parameters:` on soft entries.
+START_TEST(test_soft_vertex_lists) {
+  const char *text =
+      "dt: 0.5\n"
+      "steps: 2\n"
+      "shells:\n"
+      "  s:\n"
+      "    mesh: {grid: {size: [1, 1], resolution: [1, 1]}}\n"
+      "    rest: [[0, 0, 1], [2, 0, 1], [0, 2, 1], [2, 2, 1]]\n"
+      "    vertex_position: [[0, 0, 2], [2, 0, 2], [0, 2, 2], [2, 2, 2.5]]\n"
+      "    vertex_velocity: [[1, 0, 0], [2, 0, 0], [3, 0, 0], [4, 0, 0]]\n"
+      "    pinned: [3, 0]\n"
+      "pin_controls: [[[1, 0, 0], [2, 0, 0]], [[3, 0, 0], [4, 0, 0]]]\n"
+      "parameters:\n"
+      "  - {path: shells.s.youngs_modulus, scale: log, lower: 1}\n"
+      "  - {path: pin_controls}\n"
+      "  - {path: 'shells.*.rest'}\n";
+  dpModel *m = parse_ok(text, NULL, 0);
+  NEAR(theta(m, "shells.s.rest", 3 * 3 + 0), 2);
+  NEAR(theta(m, "shells.s.rest", 3 * 3 + 2), 1);
+  NEAR(theta(m, "shells.s.position", 3 * 3 + 2), 2.5);
+  NEAR(theta(m, "shells.s.velocity", 3 * 0 + 0), 1);  // pinned ones included
+  NEAR(theta(m, "shells.s.velocity", 3 * 2 + 0), 3);
+  ck_assert_int_eq(m->npin, 2);
+  ck_assert_int_eq(m->pin[0], 0);
+  ck_assert_int_eq(m->pin[1], 3);
+  for (size_t k = 0; k < 4; k++) {
+    NEAR(theta(m, "pin_controls", 3 * k), (double)(k + 1));
+  }
+  ck_assert_uint_eq(m->nspec, 3);
+  dp_model_free(m);
+  // pin_velocity as one 3-vector; pin_controls as one 3-vector replaces it.
+  const char *sets[] = {"shells.s.pin_velocity=[0, 1, 0]"};
+  char buf[2048];
+  snprintf(buf, sizeof buf, "%.*s", (int)(strstr(text, "pin_controls:") - text), text);
+  m = parse_ok(buf, sets, 1);
+  NEAR(theta(m, "pin_controls", 3 * 3 + 1), 1);
+  dp_model_free(m);
+  const char *sets2[] = {"pin_controls=[0, 0, -1]"};
+  m = parse_ok(buf, sets2, 1);
+  NEAR(theta(m, "pin_controls", 3 * 3 + 2), -1);
+  dp_model_free(m);
+}
+END_TEST
+
+// --set on document values (the mesh's resolution, E) and on θ (a pattern after compiling).
+START_TEST(test_soft_set) {
+  const char *sets[] = {"softbodies.cube.youngs_modulus=2.5e5",
+                        "softbodies.cube.mesh.box.resolution=[1, 1, 1]",
+                        "shells.sheet.mesh.grid.resolution=[2, 3]", "shells.sheet.pinned=[0]",
+                        "softbodies.cube.pin_region.max=[0.95, 10, 10]",
+                        "shells.*.thickness=0.003", "softbodies.cube.scale=2"};
+  dpModel *m = parse_ok(k_soft, sets, 7);
+  ck_assert_int_eq(m->ntet, 6);
+  ck_assert_int_eq(m->ntri, 12);
+  ck_assert_int_eq(m->nvert, 8 + 12);
+  NEAR(theta(m, "softbodies.cube.youngs_modulus", 0), 2.5e5);
+  NEAR(theta(m, "shells.sheet.thickness", 0), 0.003);
+  NEAR(theta(m, "softbodies.cube.rest", 0), 2 * -0.1 + 1);
+  // Pins: 0 and 2 (index 2 is vertex (0, 1, 0) of the 2 × 2 × 2 lattice, x = 0.8 after the
+  // scale); the region x <= 0.95 holds the four vertices with i = 0.
+  ck_assert_int_eq(m->soft_npin[0], 4);
+  dp_model_free(m);
+  const char *bad[] = {"softbodies.cube.mesh.box.resolution=[0, 1, 1]"};
+  dpError err = parse_bad(k_soft, bad, 1, "'resolution[0]' must be >= 1 (got 0)");
+  ck_assert_str_eq(err.file, "--set softbodies.cube.mesh.box.resolution=[0, 1, 1]");
+  const char *bad2[] = {"softbodies.cube.youngs_modulos=1"};
+  parse_bad(k_soft, bad2, 1, "(did you mean 'softbodies.cube.youngs_modulus'?)");
+}
+END_TEST
+
+// Write a scene and the mesh files it names into d.
+static void write_soft_files(const tmpDir *d) {
+  char path[512];
+  tmpdir_file(d, "inverted.node", path, sizeof path);
+  write_file(path, "5 3 0 0\n0 0 0 0\n1 1 0 0\n2 0 1 0\n3 0 0 1\n4 1 1 1\n");
+  tmpdir_file(d, "inverted.ele", path, sizeof path);
+  write_file(path, "# the second one is inverted\n2 4 0\n0 0 1 2 3\n1 1 3 2 4\n");
+}
+
+// Errors at their file:line:column: the scene's key, with the mesh file's own position.
+START_TEST(test_soft_errors) {
+  const char *head = "dt: 1\nsteps: 2\nsoftbodies:\n";
+  char buf[1024];
+  struct {
+    const char *body;
+    const char *expect;
+    int line, column;
+    const char *key;
+  } cases[] = {
+      {"  c: {mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}}, desnity: 2}\n",
+       "unknown key 'desnity' in soft body 'c' (did you mean 'density'?)", 4, 62,
+       "softbodies.c.desnity"},
+      {"  c: {mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}}, material: rubber}\n",
+       "soft body 'c': 'material' must be one of linear, corotated, stvk, neohookean (got "
+       "'rubber')",
+       4, 72, "softbodies.c.material"},
+      {"  c: {mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}}, poisson_ratio: 0.5}\n",
+       "soft body 'c': 'poisson_ratio' must be < 0.5 (got 0.5)", 4, 77,
+       "softbodies.c.poisson_ratio"},
+      {"  c: {mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}}, density: -1}\n",
+       "soft body 'c': 'density' must be > 0 (got -1)", 4, 71, "softbodies.c.density"},
+      {"  c: {youngs_modulus: 1}\n", "soft body 'c': missing required key 'mesh'", 4, 6,
+       "softbodies.c.mesh"},
+      {"  c:\n    mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}, file: a.node}\n",
+       "soft body 'c': give either 'box' or 'file', not both", 5, 59, "softbodies.c.mesh.file"},
+      {"  c: {mesh: {}}\n", "'mesh' needs 'box' (a generated box of tetrahedra) or 'file'", 4,
+       13, "softbodies.c.mesh.mesh"},
+      {"  c: {mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}}, pinned: [8]}\n",
+       "soft body 'c': pinned index 8 is out of range (the mesh has 8 vertices: 0..7)", 4, 71,
+       "softbodies.c.pinned"},
+      {"  c: {mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}}, pinned: [1, 1]}\n",
+       "vertex 1 is listed twice in 'pinned'", 4, 74, "softbodies.c.pinned"},
+      {"  c: {mesh: {box: {size: [1, 1, 1], resolution: [1, 1]}}}\n",
+       "'resolution' must be a list of 3 integers (cells along each axis; got 2 numbers)", 4, 49,
+       "softbodies.c.mesh.box.resolution"},
+      {"  c: {mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}}, scale: 2, rest: []}\n",
+       "give either 'rest' or 'scale' (which places the mesh), not both", 4, 62,
+       "softbodies.c.scale"},
+      {"  c: {mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}}, rest: [[0, 0, 0]]}\n",
+       "'rest' must be a list of 8 3-vectors (one per vertex; got 1)", 4, 68,
+       "softbodies.c.rest"},
+      {"  c: {mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}}, velocity: [0, 0, 0],\n"
+       "      vertex_velocity: []}\n",
+       "give either 'velocity' (of every vertex) or 'vertex_velocity' (one per vertex), not both",
+       5, 7, "softbodies.c.vertex_velocity"},
+      {"  c: {mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}}, pin_velocity: [0, 0, 1]}\n",
+       "'pin_velocity' needs pinned vertices ('pinned' or 'pin_region')", 4, 76,
+       "softbodies.c.pin_velocity"},
+      {"  c: {mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}}, per_element: true,\n"
+       "      poisson_ratio: [0.3, 0.3]}\n",
+       "'poisson_ratio' must be a number or a list of 6 numbers (one per tetrahedron; got 2)", 5,
+       22, "softbodies.c.poisson_ratio"},
+      {"  c: {mesh: {grid: {size: [1, 1], resolution: [1, 1]}}}\n",
+       "'grid' is the mesh of a shell (a soft body's mesh is a 'box' or a 'file')", 4, 14,
+       "softbodies.c.mesh.grid"},
+      {"  c: {mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}}, thickness: 1}\n",
+       "soft body 'c': 'thickness' is only for shells", 4, 62, "softbodies.c.thickness"},
+      {"  c: {mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}}}\nshells:\n"
+       "  c: {mesh: {grid: {size: [1, 1], resolution: [1, 1]}}}\n",
+       "duplicate name 'c' (also a soft body: soft bodies and shells share names)", 6, 3, NULL},
+      {"  c: {mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}}}\nshells:\n"
+       "  s: {mesh: {grid: {size: [1, 1], resolution: [1, 1]}}, material: linear}\n",
+       "shell 's': 'material' is for soft bodies", 6, 57, "shells.s.material"},
+      {"  c: {mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}}}\nintegrator: rk4\n",
+       "'integrator': rk4 is not available with soft bodies or shells", 5, 13, "integrator"},
+      {"  c: {mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}}, pinned: [0]}\n"
+       "pin_controls: [[[0, 0, 1]]]\n",
+       "'pin_controls' must be one 3-vector or a list of 2 rows (one per step)", 5, 15,
+       "pin_controls"},
+      // The mirrored rest positions invert every tetrahedron: the model's error, at `rest`.
+      {"  c:\n    mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 1]}}\n"
+       "    rest: [[0, 0, 0], [-1, 0, 0], [0, 1, 0], [-1, 1, 0], [0, 0, 1], [-1, 0, 1], "
+       "[0, 1, 1], [-1, 1, 1]]\n",
+       "soft body 'c': tetrahedron 0 is inverted", 6, 5, NULL},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    snprintf(buf, sizeof buf, "%s%s", head, cases[i].body);
+    dpError err = parse_bad(buf, NULL, 0, cases[i].expect);
+    ck_assert_msg(err.line == cases[i].line && err.column == cases[i].column,
+                  "case %zu (%s): at %d:%d, expected %d:%d", i, err.message, err.line, err.column,
+                  cases[i].line, cases[i].column);
+    ck_assert_str_eq(err.file, "test.yaml");
+    if (cases[i].key != NULL) {
+      ck_assert_str_eq(err.key, cases[i].key);
+    }
+  }
+  parse_bad("dt: 1\nsteps: 1\nsoftbodies: [a]\n", NULL, 0,
+            "'softbodies' must be a mapping (got a list)");
+  parse_bad("dt: 1\nsteps: 1\nshells:\n  s: {mesh: {grid: {size: [1, 1], resolution: [1, 1]}}, "
+            "poisson_ratio: 1}\n",
+            NULL, 0, "shell 's': 'poisson_ratio' must be < 1 (got 1)");
+  parse_bad("dt: 1\nsteps: 1\nsolver: {cg_max_iter: 0}\n", NULL, 0,
+            "solver: 'cg_max_iter' must be >= 1 (got 0)");
+
+  // Mesh files: unreadable (DP_ERR_IO) and inverted, each at the scene's `file` key and with
+  // the mesh file's own position.
+  tmpDir d;
+  tmpdir_make(&d, "scene-bad-mesh");
+  write_soft_files(&d);
+  char scene[512], ele[512], missing[512], want[1024];
+  tmpdir_file(&d, "scene.yaml", scene, sizeof scene);
+  tmpdir_file(&d, "inverted.ele", ele, sizeof ele);
+  tmpdir_file(&d, "nope.node", missing, sizeof missing);
+  write_file(scene, "dt: 1\nsteps: 2\nsoftbodies:\n  jelly:\n    mesh:\n      file: nope.node\n");
+  snprintf(want, sizeof want, "soft body 'jelly': mesh: cannot read '%s': No such file", missing);
+  dpError err = load_bad(scene, DP_ERR_IO, want);
+  ck_assert_str_eq(err.file, scene);
+  ck_assert_int_eq(err.line, 6);
+  ck_assert_int_eq(err.column, 7);
+  ck_assert_str_eq(err.key, "softbodies.jelly.mesh.file");
+  write_file(scene, "dt: 1\nsteps: 2\nsoftbodies:\n  jelly: {mesh: {file: inverted.node}}\n");
+  snprintf(want, sizeof want,
+           "soft body 'jelly': mesh: %s:4: tetrahedron 1 is inverted (signed volume -0.333 m^3)",
+           ele);
+  err = load_bad(scene, DP_ERR_INVALID, want);
+  ck_assert_int_eq(err.line, 4);
+  ck_assert_int_eq(err.column, 18);
+  // The file named by --set is at the --set.
+  write_file(scene, "dt: 1\nsteps: 2\nsoftbodies:\n  jelly: {mesh: {box: {size: [1, 1, 1], "
+                    "resolution: [1, 1, 1]}}}\n");
+  const char *sets[] = {"softbodies.jelly.mesh={file: inverted.ele}"};
+  dpModel *m = NULL;
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_scene_load(scene, sets, 1, &m, &err), DP_ERR_INVALID);
+  ck_assert_str_eq(err.file, "--set softbodies.jelly.mesh={file: inverted.ele}");
+  ck_assert_msg(strstr(err.message, "tetrahedron 1 is inverted") != NULL, "%s", err.message);
+  tmpdir_remove(&d);
+}
+END_TEST
+
+// Every allocation of a scene with soft bodies and shells that fails makes the load fail with
+// DP_ERR_NOMEM.
+START_TEST(test_soft_alloc_failures) {
+  const char *text =
+      "dt: 1\nsteps: 3\nintegrator: implicit_euler\n"
+      "softbodies:\n"
+      "  c: {mesh: {box: {size: [1, 1, 1], resolution: [1, 1, 2]}}, per_element: true,\n"
+      "      poisson_ratio: [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2],\n"
+      "      pin_region: {min: [-1, -1, -1], max: [0, 1, 1]}, pin_velocity: [0, 0, 1],\n"
+      "      vertex_velocity: [[0, 0, 1], [0, 0, 1], [0, 0, 1], [0, 0, 1], [0, 0, 1], [0, 0, 1],\n"
+      "                        [0, 0, 1], [0, 0, 1], [0, 0, 1], [0, 0, 1], [0, 0, 1], [0, 0, 1]]}\n"
+      "shells:\n"
+      "  s: {mesh: {grid: {size: [1, 1], resolution: [2, 2]}}, pinned: [0],\n"
+      "      vertex_position: [[0, 0, 0], [1, 0, 0], [2, 0, 0], [0, 1, 0], [1, 1, 0], [2, 1, 0],\n"
+      "                        [0, 2, 0], [1, 2, 0], [2, 2, 0]]}\n"
+      "pin_controls: [0, 1, 0]\n"
+      "overrides: {softbodies.c.youngs_modulus: 2}\n";
+  const char *sets[] = {"shells.s.wind=[1, 0, 0]"};
+  tu_fail_alloc f = {0, -1, 0};
+  dp_set_allocator(tu_failing_alloc, &f);
+  dpModel *m = NULL;
+  dpError err;
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_scene_parse(text, strlen(text), "t.yaml", sets, 1, &m, &err), DP_OK);
+  dp_model_free(m);
+  ck_assert_int_eq(f.live, 0);
+  long total = f.count;
+  ck_assert_int_gt(total, 20);
+  for (long k = 0; k < total; k++) {
+    f.count = 0;
+    f.fail_at = k + 1;
+    dp_error_clear(&err);
+    m = NULL;
+    dpStatus st = dp_scene_parse(text, strlen(text), "t.yaml", sets, 1, &m, &err);
+    ck_assert_msg(st == DP_ERR_NOMEM, "allocation %ld of %ld failed: got %s (%s)", k, total,
+                  dp_status_string(st), err.message);
+    ck_assert_ptr_null(m);
+    ck_assert_msg(f.live == 0, "allocation %ld of %ld failed: %ld blocks leaked", k, total,
+                  f.live);
+  }
+  dp_set_allocator(NULL, NULL);
+}
+END_TEST
+
 Suite *make_io_scene_suite(void) {
   Suite *s = suite_create("io_scene");
   TCase *tc = tcase_create("scenes");
@@ -1092,8 +1607,17 @@ Suite *make_io_scene_suite(void) {
   tcase_add_test(tc, test_bodies_set);
   tcase_add_test(tc, test_bodies_errors);
   suite_add_tcase(s, tc);
+  tc = tcase_create("soft");
+  tcase_add_test(tc, test_soft_generated);
+  tcase_add_test(tc, test_soft_files);
+  tcase_add_test(tc, test_soft_per_element);
+  tcase_add_test(tc, test_soft_vertex_lists);
+  tcase_add_test(tc, test_soft_set);
+  tcase_add_test(tc, test_soft_errors);
+  suite_add_tcase(s, tc);
   tc = tcase_create("alloc");
   tcase_add_test(tc, test_alloc_failures);
+  tcase_add_test(tc, test_soft_alloc_failures);
   suite_add_tcase(s, tc);
   return s;
 }

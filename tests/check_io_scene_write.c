@@ -2,7 +2,8 @@
 // layout and scalar round trips, every example scene written with a perturbed θ and read back
 // bit for bit, values in place and under `overrides:` (generated entities, pinned velocities,
 // rest lengths, controls, --set overrides), every entry of articulated bodies in place, errors
-// that leave nothing behind, and allocation failures.
+// that leave nothing behind, soft bodies and shells (per-vertex lists, per-element materials,
+// pin controls, mesh files renamed relative to the written scene), and allocation failures.
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -423,7 +424,14 @@ START_TEST(test_write_scenes) {
                      perturb(m, th, "bodies.*.q", 1.0, 0.01, 1e-3) +
                      perturb(m, th, "shapes.*.*", 1.0625, 0, 0) +
                      perturb(m, th, "actuators.*.*", 1.0625, 0.5, 1e-3) +
-                     perturb(m, th, "contact.*", 1.0625, 0, 0);
+                     perturb(m, th, "contact.*", 1.0625, 0, 0) +
+                     perturb(m, th, "*.*.youngs_modulus", 1.0625, 0, 1.0) +
+                     perturb(m, th, "*.*.poisson_ratio", 1.0, 0.01, 0) +
+                     perturb(m, th, "*.*.density", 1.0625, 0, 0) +
+                     perturb(m, th, "*.*.rest", 1.0, 1e-3, 1e-6) +
+                     perturb(m, th, "*.*.velocity", 1.0, 0.25, 1e-3) +
+                     perturb(m, th, "shells.*.wind", 1.0, 0.5, 0) +
+                     perturb(m, th, "pin_controls", 1.0, 0.125, 1e-3);
     ck_assert_uint_gt(changed, 3);
     char *text = write_and_check(src, NULL, 0, m, th, out);
     char *srctext = read_text(src);
@@ -812,6 +820,228 @@ START_TEST(test_write_schema) {
 }
 END_TEST
 
+// ---- soft bodies and shells ---------------------------------------------------------------------
+
+// A soft body with per-element materials placed by a pin region, a generated shell and a shell
+// on an OBJ file beside the scene (the written scene is in another directory).
+static const char *k_write_soft =
+    "dt: 0.01\n"
+    "steps: 3\n"
+    "integrator: implicit_euler\n"
+    "solver: {newton_tol: 1e-7}\n"
+    "softbodies:\n"
+    "  cube:\n"
+    "    mesh: {box: {size: [0.2, 0.2, 0.2], resolution: [1, 1, 2]}}\n"
+    "    position: [0, 0, 0.5]\n"
+    "    scale: 2\n"
+    "    material: stvk\n"
+    "    per_element: true\n"
+    "    youngs_modulus: 1.0e5\n"
+    "    pin_region: {min: [-1, -1, -1], max: [-0.15, 1, 1]}\n"
+    "    pin_velocity: [0, 0, 0.5]\n"
+    "shells:\n"
+    "  sheet:\n"
+    "    mesh: {grid: {size: [1, 1], resolution: [2, 2]}}\n"
+    "    velocity: [0, 0, -1]\n"
+    "    pinned: [0, 2]\n"
+    "  flag:\n"
+    "    mesh: {file: flag.obj}\n"
+    "    wind: [3, 0, 0]\n";
+
+static void write_flag(const char *dir) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/flag.obj", dir);
+  write_text(path, "v 0 0 0\nv 1 0 0\nv 1 1 0\nv 0 1 0\nv 2 0 0\nv 2 1 0\nf 1 2 3 4\nf 2 5 6 3\n");
+}
+
+// Every θ entry of soft bodies and shells changed: written in place (rest, vertex_position and
+// vertex_velocity lists, per-element lists, scalars, pin_controls) with no `overrides:`, read
+// back bit for bit; the mesh file renamed relative to the written scene; written again
+// unchanged.
+START_TEST(test_write_soft) {
+  dir_make();
+  tmpDir out_dir;
+  tmpdir_make(&out_dir, "scene-write-out");
+  char src[512], out[512], again[512];
+  dir_file("soft.yaml", src, sizeof src);
+  tmpdir_file(&out_dir, "soft_opt.yaml", out, sizeof out);
+  tmpdir_file(&out_dir, "again.yaml", again, sizeof again);
+  write_text(src, k_write_soft);
+  write_flag(g_dir);
+  dpModel *m = load_ok(src, NULL, 0);
+  ck_assert_int_eq(m->nsoft, 3);
+  ck_assert_int_gt(m->soft_npin[0], 0);
+  double *th = theta_copy(m);
+  size_t changed = perturb(m, th, "*.*.youngs_modulus", 1.0, 0, 1024) +
+                   perturb(m, th, "*.*.poisson_ratio", 1.0, 0.0625, 0.001) +
+                   perturb(m, th, "*.*.density", 1.25, 0, 0) +
+                   perturb(m, th, "*.*.mass_damping", 1.0, 0.5, 0) +
+                   perturb(m, th, "*.*.stiffness_damping", 1.0, 0.01, 0) +
+                   perturb(m, th, "*.*.radius", 1.0, 0.001, 0) +
+                   perturb(m, th, "shells.*.thickness", 1.5, 0, 0) +
+                   perturb(m, th, "shells.*.bending_stiffness", 2.0, 0, 0) +
+                   perturb(m, th, "shells.*.lift", 1.0, 0.25, 0) +
+                   perturb(m, th, "shells.*.drag", 1.0, 0.75, 0) +
+                   perturb(m, th, "shells.*.air_density", 1.0, 0.1, 0) +
+                   perturb(m, th, "shells.*.wind", 1.0, 0.5, 0.125) +
+                   perturb(m, th, "softbodies.cube.rest", 1.0, 0.001, 1e-4) +
+                   perturb(m, th, "shells.flag.position", 1.0, 0.01, 1e-3) +
+                   perturb(m, th, "softbodies.cube.velocity", 1.0, 0.5, 0.01) +
+                   perturb(m, th, "pin_controls", 1.0, 0.25, 0.001);
+  ck_assert_uint_gt(changed, 100);
+  // The sheet's free vertices all get one new velocity: written as `velocity`.
+  for (int i = 0; i < m->soft_nv[1]; i++) {
+    int v = m->soft_vadr[1] + i;
+    if (!m->vpinned[v]) {
+      th[m->off.soft_v0 + 3 * (size_t)v + 0] = 0.75;
+    }
+  }
+  // Every soft entry changed but the vertices of the unmoved shells and the cube's initial
+  // positions (now apart from its moved rest positions).
+  for (size_t i = 0; i < m->nparam; i++) {
+    const dpParam *p = &m->param[i];
+    if (strncmp(p->path, "softbodies.", 11) != 0 && strncmp(p->path, "shells.", 7) != 0) {
+      continue;
+    }
+    int differs = 0;
+    for (size_t c = 0; c < p->len; c++) {
+      differs |= th[p->offset + c] != m->theta0[p->offset + c];
+    }
+    ck_assert_msg(differs || strcmp(p->path, "softbodies.cube.position") == 0 ||
+                      strcmp(p->path, "shells.sheet.rest") == 0 ||
+                      strcmp(p->path, "shells.sheet.position") == 0 ||
+                      strcmp(p->path, "shells.flag.rest") == 0 ||
+                      strcmp(p->path, "shells.flag.velocity") == 0,
+                  "'%s' unchanged", p->path);
+  }
+  char *w = write_and_check(src, NULL, 0, m, th, out);
+  ck_assert_msg(strstr(w, "overrides:") == NULL, "needs no overrides:\n%s", w);
+  const char *want[] = {"\n    rest: [[", "\n    vertex_position: [[", "\n    vertex_velocity: [[",
+                        "\n    youngs_modulus: [100000.0, 101024.0, 102048.0, ",
+                        "\n    velocity: [0.75, 0.0, -1.0]\n", "\npin_controls:\n",
+                        "\n    wind: [0.5, 0.625, 0.75]\n", "\n    material: stvk\n",
+                        "\nsolver:\n  newton_tol: 1e-7\n"};
+  for (size_t k = 0; k < sizeof want / sizeof want[0]; k++) {
+    ck_assert_msg(strstr(w, want[k]) != NULL, "'%s' not in:\n%s", want[k], w);
+  }
+  // The cube's placement and region became its rest positions and explicit pins.
+  ck_assert_msg(strstr(w, "scale:") == NULL && strstr(w, "pin_region") == NULL, "%s", w);
+  ck_assert_msg(strstr(w, "    pinned: [0, 2, 4") != NULL, "%s", w);
+  // The mesh file, named relative to the written scene's directory.
+  char rel[600];
+  snprintf(rel, sizeof rel, "file: ../%s/flag.obj}", strrchr(g_dir, '/') + 1);
+  ck_assert_msg(strstr(w, rel) != NULL, "'%s' not in:\n%s", rel, w);
+  // The written scene is written again unchanged, from its own directory.
+  dpModel *r = load_ok(out, NULL, 0);
+  char *w2 = write_and_check(out, NULL, 0, r, th, again);
+  ck_assert_str_eq(w2, w);
+  free(w2);
+  dp_model_free(r);
+  free(w);
+  // Unchanged θ: the document as it is (the mesh file renamed).
+  w = write_and_check(src, NULL, 0, m, m->theta0, out);
+  ck_assert_msg(strstr(w, "pin_region") != NULL && strstr(w, "rest:") == NULL, "%s", w);
+  free(w);
+  // Written beside the source, the mesh file keeps its name.
+  char beside[512];
+  dir_file("beside.yaml", beside, sizeof beside);
+  w = write_and_check(src, NULL, 0, m, th, beside);
+  ck_assert_msg(strstr(w, "{file: flag.obj}") != NULL, "%s", w);
+  free(w);
+  // A uniform velocity back from vertex_velocity; the initial positions back to the rest
+  // positions (vertex_position dropped).
+  dpModel *b = load_ok(beside, NULL, 0);
+  double *tb = theta_copy(b);
+  for (int i = 0; i < b->soft_nv[0]; i++) {
+    size_t v = (size_t)b->soft_vadr[0] + (size_t)i;
+    for (int c = 0; c < 3; c++) {
+      tb[b->off.soft_v0 + 3 * v + c] = b->vpinned[v] ? 0.0 : (c == 2 ? -2.0 : 0.0);
+    }
+  }
+  size_t fx = b->off.soft_x0 + 3 * (size_t)b->soft_vadr[2];
+  memcpy(tb + fx, tb + b->off.soft_rest + 3 * (size_t)b->soft_vadr[2],
+         3 * (size_t)b->soft_nv[2] * sizeof *tb);
+  char third[512];
+  dir_file("third.yaml", third, sizeof third);
+  w = write_and_check(beside, NULL, 0, b, tb, third);
+  const char *flag = strstr(w, "\n  flag:\n");
+  ck_assert_msg(strstr(w, "vertex_velocity") == NULL && flag != NULL &&
+                    strstr(flag, "vertex_position") == NULL &&
+                    strstr(w, "velocity: [0.0, 0.0, -2.0]") != NULL,
+                "%s", w);
+  free(w);
+  free(tb);
+  dp_model_free(b);
+  free(th);
+  dp_model_free(m);
+  // A scene whose soft constants come from --set: written into the document.
+  const char *sets[] = {"softbodies.cube.mesh.box.resolution=[1, 1, 1]", "shells.*.drag=0.5"};
+  m = load_ok(src, sets, 2);
+  ck_assert_int_eq(m->ntet, 6);
+  th = theta_copy(m);
+  perturb(m, th, "shells.sheet.drag", 1.0, 0.25, 0);
+  w = write_and_check(src, sets, 2, m, th, out);
+  ck_assert_msg(strstr(w, "resolution: [1, 1, 1]") != NULL && strstr(w, "drag: 0.75") != NULL,
+                "%s", w);
+  ck_assert_msg(strstr(w, "\noverrides:\n  shells.*.drag: 0.5\n") != NULL, "%s", w);
+  free(w);
+  free(th);
+  dp_model_free(m);
+  // Out of range: a Poisson ratio at its bound.
+  m = load_ok(src, NULL, 0);
+  th = theta_copy(m);
+  th[index_of(m, "softbodies.cube.poisson_ratio", 0)] = 0.5;
+  dpError err;
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_scene_write(src, NULL, 0, m, th, NULL, out, &err), DP_ERR_INVALID);
+  ck_assert_msg(strstr(err.message, "'softbodies.cube.poisson_ratio' is 0.5, outside its range "
+                                    "(>= 0, < 0.5)") != NULL,
+                "%s", err.message);
+  free(th);
+  dp_model_free(m);
+  tmpdir_remove(&out_dir);
+  dir_remove();
+}
+END_TEST
+
+// The written soft scene validates against schemas/scene.schema.json.
+START_TEST(test_write_soft_schema) {
+  if (access(PYTHON, X_OK) != 0 ||
+      system(PYTHON " -c 'import jsonschema, yaml' 2>/dev/null") != 0) {
+    fprintf(stderr, "check_io_scene_write: skipped soft schema test: no python3 with jsonschema "
+                    "and yaml\n");
+    return;
+  }
+  dir_make();
+  char src[512], out[512];
+  dir_file("soft.yaml", src, sizeof src);
+  dir_file("out.yaml", out, sizeof out);
+  write_text(src, k_write_soft);
+  write_flag(g_dir);
+  dpModel *m = load_ok(src, NULL, 0);
+  double *th = theta_copy(m);
+  perturb(m, th, "softbodies.*.youngs_modulus", 1.0, 0, 1024);
+  perturb(m, th, "*.*.rest", 1.0, 0.001, 1e-4);
+  perturb(m, th, "*.*.velocity", 1.0, 0.5, 0.01);
+  perturb(m, th, "pin_controls", 1.0, 0.25, 0.001);
+  free(write_and_check(src, NULL, 0, m, th, out));
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd,
+           PYTHON " -c 'import json, sys; sys.path.insert(0, \"tests/py\"); "
+                  "import validate_schemas as v, jsonschema; "
+                  "s = jsonschema.Draft202012Validator("
+                  "json.load(open(\"schemas/scene.schema.json\"))); "
+                  "bad = [(p, v._problem(s, lambda f: v.yaml.load(f, Loader=v.CoreLoader), p)) "
+                  "for p in sys.argv[1:]]; bad = [b for b in bad if b[1]]; bad and print(bad); "
+                  "sys.exit(1 if bad else 0)' '%s' '%s'",
+           src, out);
+  ck_assert_int_eq(system(cmd), 0);
+  free(th);
+  dp_model_free(m);
+  dir_remove();
+}
+END_TEST
+
 // Every allocation of a write that fails makes it fail with DP_ERR_NOMEM, freeing everything
 // and leaving no file.
 START_TEST(test_write_alloc_failures) {
@@ -864,6 +1094,52 @@ START_TEST(test_write_alloc_failures) {
 }
 END_TEST
 
+// Every allocation of a write of soft bodies and shells that fails (vertex lists, explicit pins,
+// the renamed mesh file, pin_controls) makes it fail with DP_ERR_NOMEM, freeing everything.
+START_TEST(test_write_soft_alloc_failures) {
+  dir_make();
+  tmpDir out_dir;
+  tmpdir_make(&out_dir, "scene-write-out");
+  char src[512], out[512];
+  dir_file("soft.yaml", src, sizeof src);
+  tmpdir_file(&out_dir, "out.yaml", out, sizeof out);
+  write_text(src, k_write_soft);
+  write_flag(g_dir);
+  dpModel *m = load_ok(src, NULL, 0);
+  double *th = theta_copy(m);
+  perturb(m, th, "softbodies.cube.rest", 1.0, 0.001, 1e-4);
+  perturb(m, th, "softbodies.cube.youngs_modulus", 1.0, 0, 1024);
+  perturb(m, th, "shells.sheet.velocity", 1.0, 0.5, 0.01);
+  perturb(m, th, "pin_controls", 1.0, 0.25, 0.001);
+  tu_fail_alloc f = {0, -1, 0};
+  dp_set_allocator(tu_failing_alloc, &f);
+  dpError err;
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_scene_write(src, NULL, 0, m, th, "h", out, &err), DP_OK);
+  ck_assert_int_eq(f.live, 0);
+  long total = f.count;
+  ck_assert_int_gt(total, 50);
+  unlink(out);
+  for (long k = 1; k <= total; k++) {
+    f.count = 0;
+    f.fail_at = k;
+    dp_error_clear(&err);
+    dpStatus st = dp_scene_write(src, NULL, 0, m, th, "h", out, &err);
+    ck_assert_msg(st == DP_ERR_NOMEM, "allocation %ld of %ld failed: got %s (%s)", k, total,
+                  dp_status_string(st), err.message);
+    ck_assert_msg(f.live == 0, "allocation %ld of %ld failed: %ld blocks leaked", k, total,
+                  f.live);
+    ck_assert(!file_exists(out));
+    ck_assert_int_eq(tmpdir_count(&out_dir, NULL, 0), 0);
+  }
+  dp_set_allocator(NULL, NULL);
+  free(th);
+  dp_model_free(m);
+  tmpdir_remove(&out_dir);
+  dir_remove();
+}
+END_TEST
+
 Suite *make_io_scene_write_suite(void) {
   Suite *s = suite_create("io_scene_write");
   TCase *tc = tcase_create("emit");
@@ -877,9 +1153,12 @@ Suite *make_io_scene_write_suite(void) {
   tcase_add_test(tc, test_write_bodies);
   tcase_add_test(tc, test_write_errors);
   tcase_add_test(tc, test_write_schema);
+  tcase_add_test(tc, test_write_soft);
+  tcase_add_test(tc, test_write_soft_schema);
   suite_add_tcase(s, tc);
   tc = tcase_create("alloc");
   tcase_add_test(tc, test_write_alloc_failures);
+  tcase_add_test(tc, test_write_soft_alloc_failures);
   suite_add_tcase(s, tc);
   return s;
 }

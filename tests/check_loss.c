@@ -1,7 +1,8 @@
 // Tests of the loss module: exact values of every term on hand-computed states, adjoints against
 // central differences (every state and θ component; quaternions along tangent directions),
-// accumulation, the step index, observed trajectories (name mapping, frame selection; bodies
-// from a file written by dp_traj_frame), the bad-loss corpus and allocation failures.
+// accumulation, the step index, observed trajectories (name mapping, frame selection; bodies,
+// soft bodies and shells from a file written by dp_traj_frame), the centroid of a soft body,
+// the bad-loss corpus and allocation failures.
 #include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -507,8 +508,8 @@ static void obs_setup(void) {
 
 static void obs_teardown(void) {
   char path[128];
-  static const char *const files[] = {"obs.npz", "vel.npz", "anon.npz", "loss.json",
-                                      "bodies.npz"};
+  static const char *const files[] = {"obs.npz",    "vel.npz",  "anon.npz",    "loss.json",
+                                      "bodies.npz", "soft.npz", "soft_4v.npz"};
   for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
     snprintf(path, sizeof path, "%s/%s", g_dir, files[k]);
     unlink(path);
@@ -1217,8 +1218,8 @@ START_TEST(test_body_trajectory) {
 
   // Fits: the states that wrote the file match it exactly; their gradients check.
   const char *fields[] = {"\"field\": \"bodies/xpos\"",
-                          "\"field\": \"bodies/xpos\", \"bodies\": [\"wrist\", \"hand\"], "
-                          "\"components\": [2]",
+                          ("\"field\": \"bodies/xpos\", \"bodies\": [\"wrist\", \"hand\"], "
+                           "\"components\": [2]"),
                           "\"field\": \"bodies/q\"",
                           "\"field\": \"bodies/q\", \"bodies\": \"*r*\", \"steps\": [5]"};
   for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
@@ -1269,8 +1270,10 @@ START_TEST(test_body_trajectory) {
   snprintf(json, sizeof json,
            "{\"terms\": [{\"type\": \"trajectory\", \"file\": \"%s\", \"field\": \"bodies/qq\"}]}",
            path);
-  parse_bad(m, json, "'field' must be \"particles/x\", \"particles/v\", \"bodies/xpos\" or", 0,
-            0);
+  parse_bad(m, json,
+            "'field' must be \"particles/x\", \"particles/v\", \"bodies/xpos\", \"bodies/q\", "
+            "\"softbodies/NAME/x\" (or /v) or \"shells/NAME/x\" (or /v) (got 'bodies/qq')",
+            0, 0);
   // The scene without bodies cannot read body fields.
   dpModel *pm = test_model();
   snprintf(json, sizeof json,
@@ -1360,6 +1363,376 @@ START_TEST(test_body_errors) {
 }
 END_TEST
 
+// ------------------------------------------------------------------------------------------
+// Soft bodies and shells: centroid, trajectories of softbodies/NAME/x and shells/NAME/v, and the
+// soft arrays of trajectory files. States are built by hand (no soft-body step here).
+
+// One particle "ball", one revolute body "hinge" (so the soft block sits after x, v, q, qd),
+// the soft body "jelly": two tetrahedra (0 1 2 3) and (0 2 1 4) on the vertices (0, 0, 0),
+// (1, 0, 0), (0, 1, 0), (0, 0, 1), (0, 0, −1), and the shell "cloth": the unit square at z = 2
+// as triangles (0 1 2) and (0 2 3), vertex 3 pinned. T = 10 steps.
+static dpModel *soft_model(void) {
+  dpError err;
+  dp_error_clear(&err);
+  dpModel *m = dp_model_new();
+  m->dt = T_DT;
+  m->steps = T_STEPS;
+  dpParticleDef pd = dp_default_particle_def();
+  ck_assert_int_eq(dp_model_add_particle(m, "ball", &pd, &err), 0);
+  dpBodyDef bd = dp_default_body_def();
+  bd.joint = DP_JOINT_REVOLUTE;
+  ck_assert_msg(dp_model_add_body(m, "hinge", &bd, &err) == 0, "%s", err.message);
+  static const double jx[] = {0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, -1};
+  static const int jt[] = {0, 1, 2, 3, 0, 2, 1, 4};
+  dpSoftDef sd = dp_default_soft_def(0);
+  sd.nv = 5;
+  sd.rest = jx;
+  sd.nelem = 2;
+  sd.elem = jt;
+  ck_assert_msg(dp_model_add_soft(m, "jelly", &sd, &err) == 0, "%s", err.message);
+  static const double cx[] = {0, 0, 2, 1, 0, 2, 1, 1, 2, 0, 1, 2};
+  static const int ct[] = {0, 1, 2, 0, 2, 3}, pin[] = {3};
+  sd = dp_default_soft_def(1);
+  sd.nv = 4;
+  sd.rest = cx;
+  sd.nelem = 2;
+  sd.elem = ct;
+  sd.npin = 1;
+  sd.pin = pin;
+  ck_assert_msg(dp_model_add_soft(m, "cloth", &sd, &err) == 1, "%s", err.message);
+  ck_assert_msg(dp_model_finalize(m, &err) == DP_OK, "finalize: %s", err.message);
+  return m;
+}
+
+// Soft vertex i of the packed state s (x, or v when vel).
+static double *soft_vertex(const dpModel *m, double *s, int vel, int i) {
+  return s + dp_model_soft_offset(m) + (vel ? 3 * (size_t)m->nvert : 0) + 3 * (size_t)i;
+}
+
+START_TEST(test_soft_values) {
+  dpModel *m = soft_model();
+  ck_assert_int_eq(m->nvert, 9);
+  double *s = calloc(dp_model_nstate(m), sizeof *s), *th = theta_copy(m);
+  // jelly's vertices at (i, 2i, 3 + i) for i = 0..4: centroid (2, 4, 5); cloth's at (1, 1, 1).
+  for (int i = 0; i < 5; i++) {
+    set3(soft_vertex(m, s, 0, i), i, 2 * i, 3 + i);
+  }
+  for (int i = 5; i < 9; i++) {
+    set3(soft_vertex(m, s, 0, i), 1, 1, 1);
+  }
+  dpLoss *loss = parse_ok(m, "{\"terms\": ["
+                             "{\"type\": \"centroid\", \"soft\": \"jelly\", \"target\": [1, 2, 3], "
+                             "\"weight\": 2},"
+                             "{\"type\": \"centroid\", \"soft\": \"cloth\", \"step\": 4, "
+                             "\"target\": [0, 0, 0], \"components\": [0, 2]}]}");
+  ck_assert_str_eq(dp_loss_term_kind(loss, 0), "centroid");
+  ck_assert_double_eq_tol(eval_step(loss, m, th, T_STEPS, s), 2.0 * (1 + 4 + 4), 1e-12);
+  ck_assert_double_eq_tol(eval_step(loss, m, th, 4, s), 2.0, 1e-15);
+  ck_assert_double_eq(eval_step(loss, m, th, 3, s), 0.0);
+  dp_loss_free(loss);
+
+  // steps: the mean over the S selected steps ("all": S = T + 1; a list; every k).
+  loss = parse_ok(m, "{\"terms\": [{\"type\": \"centroid\", \"soft\": \"jelly\", \"steps\": "
+                     "\"all\", \"target\": [2, 4, 4]}]}");
+  for (int t = 0; t <= T_STEPS; t++) {
+    ck_assert_int_eq(dp_loss_needs_step(loss, t), 1);
+    ck_assert_double_eq_tol(eval_step(loss, m, th, t, s), 1.0 / (T_STEPS + 1), 1e-15);
+  }
+  dp_loss_free(loss);
+  loss = parse_ok(m, "{\"terms\": [{\"type\": \"centroid\", \"soft\": \"jelly\", \"steps\": "
+                     "[2, -1], \"target\": [2, 4, 4], \"weight\": 4}]}");
+  for (int t = 0; t <= T_STEPS; t++) {
+    ck_assert_int_eq(dp_loss_needs_step(loss, t), t == 2 || t == T_STEPS);
+  }
+  ck_assert_double_eq_tol(eval_step(loss, m, th, 2, s), 4.0 / 2.0, 1e-15);
+  dp_loss_free(loss);
+  loss = parse_ok(m, "{\"terms\": [{\"type\": \"centroid\", \"soft\": \"cloth\", \"steps\": "
+                     "{\"every\": 5}, \"target\": [1, 1, 1]}]}");
+  for (int t = 0; t <= T_STEPS; t++) {
+    ck_assert_int_eq(dp_loss_needs_step(loss, t), t % 5 == 0);
+  }
+  ck_assert_double_eq(eval_step(loss, m, th, 5, s), 0.0);
+  dp_loss_free(loss);
+  free(s);
+  free(th);
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_soft_grads) {
+  dpModel *m = soft_model();
+  dpLoss *loss = parse_ok(m, "{\"terms\": ["
+                             "{\"type\": \"centroid\", \"soft\": \"jelly\", \"target\": [1, 2, 3], "
+                             "\"weight\": 0.7},"
+                             "{\"type\": \"centroid\", \"soft\": \"cloth\", \"steps\": [5, -1], "
+                             "\"target\": [0.5, 0, 0], \"components\": [0, 1]}]}");
+  ck_assert(grad_check_step(loss, m, T_STEPS, 5100, "centroid") > 0.0);
+  ck_assert(grad_check_step(loss, m, 5, 5101, "centroid cloth") > 0.0);
+  // Only the owner's vertex positions get an adjoint, each 1/n of the centroid's.
+  size_t ns = dp_model_nstate(m);
+  double *s = calloc(ns, sizeof *s), *s_bar = calloc(ns, sizeof *s_bar), *th = theta_copy(m);
+  double *th_bar = calloc(m->ntheta, sizeof *th_bar);
+  adj_dp_loss_step(loss, m, th, 5, s, th_bar, s_bar, 1.0);
+  for (size_t i = 0; i < ns; i++) {
+    size_t v = (i - dp_model_soft_offset(m)) / 3, c = (i - dp_model_soft_offset(m)) % 3;
+    int cloth_x = i >= dp_model_soft_offset(m) && v >= 5 && v < 9 && c < 2;
+    // l = (1/2)(c_x − 0.5)², c = 0: ∂l/∂x_i = (1/2)·2·(−0.5)/4.
+    ck_assert_double_eq_tol(s_bar[i], cloth_x && c == 0 ? -0.125 : 0.0, 1e-15);
+  }
+  free(s);
+  free(s_bar);
+  free(th);
+  free(th_bar);
+  dp_loss_free(loss);
+  dp_model_free(m);
+}
+END_TEST
+
+// A trajectory of soft_model written by dp_traj_open / dp_traj_frame from random states at
+// steps 0, 5 and 10: the soft arrays and meta.json, then fits against them.
+START_TEST(test_soft_trajectory) {
+  dpModel *m = soft_model();
+  double *th = theta_copy(m);
+  th[m->off.soft_rest + 3 * 6] = 1.25;  // cloth's vertex 1 rest x: the file's rest comes from θ
+  char path[128], json[1024];
+  snprintf(path, sizeof path, "%s/soft.npz", g_dir);
+  double *states[3];
+  size_t ns = dp_model_nstate(m);
+  dpError err;
+  dp_error_clear(&err);
+  {
+    dpTrajectory *tr = NULL;
+    ck_assert_int_eq(dp_traj_open(path, m, th, "check_loss", 5, -1, &tr, &err), DP_OK);
+    tu_rng r = {77};
+    for (int f = 0; f < 3; f++) {
+      states[f] = malloc(ns * sizeof *states[f]);
+      for (size_t i = 0; i < ns; i++) {
+        states[f][i] = tu_uniform(&r, -1.0, 1.0);
+      }
+      ck_assert_int_eq(dp_traj_frame(tr, 5 * f, states[f], &err), DP_OK);
+    }
+    ck_assert_msg(dp_traj_commit(tr, &err) == DP_OK, "%s", err.message);
+  }
+  dpNpz *z = NULL;
+  ck_assert_int_eq(dp_npz_read(path, &z, &err), DP_OK);
+  static const char *const names[] = {"softbodies/jelly/x",    "softbodies/jelly/v",
+                                      "shells/cloth/x",        "shells/cloth/v",
+                                      "softbodies/jelly/rest", "shells/cloth/rest",
+                                      "softbodies/jelly/tets", "shells/cloth/triangles"};
+  const dpNpzEntry *e[8];
+  for (int k = 0; k < 8; k++) {
+    e[k] = dp_npz_get(z, names[k]);
+    ck_assert_msg(e[k] != NULL && e[k]->data != NULL, "no array %s", names[k]);
+  }
+  for (int k = 0; k < 4; k++) {  // (F, nv, 3) of the recorded states
+    int vadr = k < 2 ? 0 : 5, nv = k < 2 ? 5 : 4, vel = k % 2;
+    ck_assert_int_eq(e[k]->ndim, 3);
+    ck_assert_uint_eq(e[k]->shape[0], 3);
+    ck_assert_uint_eq(e[k]->shape[1], (size_t)nv);
+    ck_assert_uint_eq(e[k]->shape[2], 3);
+    for (int f = 0; f < 3; f++) {
+      for (int j = 0; j < 3 * nv; j++) {
+        ck_assert_double_eq(e[k]->data[f * 3 * nv + j],
+                            soft_vertex(m, states[f], vel, vadr)[j]);
+      }
+    }
+  }
+  ck_assert_uint_eq(e[4]->shape[0], 5);
+  ck_assert_double_eq(e[4]->data[3 * 4 + 2], -1.0);  // jelly's vertex 4 rest z
+  ck_assert_double_eq(e[5]->data[3 * 1], 1.25);      // cloth's vertex 1 rest x, from θ
+  ck_assert_str_eq(e[6]->dtype, "<i8");
+  ck_assert_int_eq(e[6]->ndim, 2);
+  ck_assert_uint_eq(e[6]->shape[0], 2);
+  ck_assert_uint_eq(e[6]->shape[1], 4);
+  static const double tets[] = {0, 1, 2, 3, 0, 2, 1, 4}, tris[] = {0, 1, 2, 0, 2, 3};
+  for (int k = 0; k < 8; k++) {
+    ck_assert_double_eq(e[6]->data[k], tets[k]);
+  }
+  ck_assert_str_eq(e[7]->dtype, "<i8");
+  ck_assert_uint_eq(e[7]->shape[0], 2);
+  ck_assert_uint_eq(e[7]->shape[1], 3);
+  for (int k = 0; k < 6; k++) {  // local to the shell (its vertices are 5..8 in the model)
+    ck_assert_double_eq(e[7]->data[k], tris[k]);
+  }
+  const dpNpzEntry *meta = dp_npz_get(z, "meta.json");
+  ck_assert_ptr_nonnull(meta);
+  char flat[8192];
+  size_t n = 0;
+  for (const char *c = meta->text; *c != '\0' && n + 1 < sizeof flat; c++) {
+    if (*c != ' ' && *c != '\t' && *c != '\n') {
+      flat[n++] = *c;
+    }
+  }
+  flat[n] = '\0';
+  static const char *const keys[] = {"\"softbodies\":[\"jelly\"]", "\"shells\":[\"cloth\"]",
+                                     "\"softbodies/jelly/x\":\"m\"", "\"shells/cloth/v\":\"m/s\""};
+  for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+    ck_assert_msg(strstr(flat, keys[k]) != NULL, "meta.json lacks %s:\n%s", keys[k], meta->text);
+  }
+  dp_npz_free(z);
+
+  // Fits: the states that wrote the file match it exactly; their gradients check.
+  const char *fields[] = {"\"field\": \"softbodies/jelly/x\"",
+                          "\"field\": \"shells/cloth/x\", \"components\": [2], \"steps\": [5]",
+                          "\"field\": \"shells/cloth/v\", \"weight\": 3",
+                          "\"field\": \"softbodies/jelly/v\", \"steps\": {\"every\": 5}"};
+  for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
+    dpLoss *loss = parse_traj(m, "soft.npz", fields[k]);
+    ck_assert_int_eq(dp_loss_needs_step(loss, 5), 1);
+    ck_assert_int_eq(dp_loss_needs_step(loss, 4), 0);
+    ck_assert_double_eq_tol(eval_step(loss, m, th, 5, states[1]), 0.0, 1e-24);
+    ck_assert_double_gt(eval_step(loss, m, th, 5, states[0]), 1e-3);
+    ck_assert(grad_check_step(loss, m, 5, 5200 + k, fields[k]) > 0.0);
+    dp_loss_free(loss);
+  }
+  // cloth's z at step 5 only, F = 1: moving x changes nothing, z of one vertex by 2 gives 4.
+  dpLoss *loss = parse_traj(m, "soft.npz", fields[1]);
+  soft_vertex(m, states[1], 0, 6)[0] += 1.0;
+  ck_assert_double_eq_tol(eval_step(loss, m, th, 5, states[1]), 0.0, 1e-24);
+  soft_vertex(m, states[1], 0, 7)[2] += 2.0;
+  ck_assert_double_eq_tol(eval_step(loss, m, th, 5, states[1]), 4.0, 1e-12);
+  dp_loss_free(loss);
+
+  // Errors.
+  static const struct {
+    const char *extra, *want;
+  } bad[] = {
+      {"\"field\": \"softbodies/cloth/x\"",
+       "'cloth' is a shell, not a soft body (its arrays are under 'shells/')"},
+      {"\"field\": \"shells/jelly/x\"",
+       "'jelly' is a soft body, not a shell (its arrays are under 'softbodies/')"},
+      {"\"field\": \"softbodies/jely/x\"", "unknown soft body 'jely' (did you mean 'jelly'?)"},
+      {"\"field\": \"shells/cloht/v\"", "unknown shell 'cloht' (did you mean 'cloth'?)"},
+      {"\"field\": \"softbodies/jelly/q\"",
+       "'field' 'softbodies/jelly/q' must be \"softbodies/NAME/x\" or \"softbodies/NAME/v\""},
+      {"\"field\": \"shells/x\"", "must be \"shells/NAME/x\" or \"shells/NAME/v\""},
+      {"\"field\": \"softbodies/jelly/x\", \"particles\": [\"ball\"]",
+       "key 'particles' does not apply to field 'softbodies/jelly/x' (it compares every vertex "
+       "of 'jelly')"},
+      {"\"field\": \"shells/cloth/x\", \"bodies\": \"*\"",
+       "key 'bodies' does not apply to field 'shells/cloth/x'"},
+  };
+  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+    snprintf(json, sizeof json,
+             "{\"terms\": [{\"type\": \"trajectory\", \"file\": \"%s\", %s}]}", path,
+             bad[k].extra);
+    parse_bad(m, json, bad[k].want, 0, 0);
+  }
+  // A file whose jelly has 4 vertices; a file without shells/cloth/x.
+  char path4[128];
+  snprintf(path4, sizeof path4, "%s/soft_4v.npz", g_dir);
+  {
+    dpNpzWriter *w = NULL;
+    double time[1] = {0}, x[12] = {0};
+    size_t st[1] = {1}, sx[3] = {1, 4, 3};
+    ck_assert_int_eq(dp_npz_open(path4, -1, &w, &err), DP_OK);
+    ck_assert_int_eq(dp_npz_add_f64(w, "time", 1, st, time, &err), DP_OK);
+    ck_assert_int_eq(dp_npz_add_f64(w, "softbodies/jelly/x", 3, sx, x, &err), DP_OK);
+    ck_assert_int_eq(dp_npz_commit(w, &err), DP_OK);
+  }
+  snprintf(json, sizeof json,
+           "{\"terms\": [{\"type\": \"trajectory\", \"file\": \"%s\", "
+           "\"field\": \"softbodies/jelly/x\"}]}",
+           path4);
+  parse_bad(m, json, "'softbodies/jelly/x' in '", 0, 0);
+  parse_bad(m, json, "' has 4 vertices but soft body 'jelly' has 5", 0, 0);
+  snprintf(json, sizeof json,
+           "{\"terms\": [{\"type\": \"trajectory\", \"file\": \"%s\", "
+           "\"field\": \"shells/cloth/x\"}]}",
+           path4);
+  parse_bad(m, json, "has no 'shells/cloth/x' array of shape (1, N, 3)", 0, 0);
+  // Written with every allocation failing in turn: an error, nothing at the path, no leak.
+  {
+    char pathf[128];
+    snprintf(pathf, sizeof pathf, "%s/soft_fail.npz", g_dir);
+    int ok = 0;
+    for (long k = 0; k < 200 && !ok; k++) {
+      tu_fail_alloc fa = {0, k + 1, 0};
+      dp_set_allocator(tu_failing_alloc, &fa);
+      dpTrajectory *tr = NULL;
+      dpStatus st = dp_traj_open(pathf, m, th, "check_loss", 5, -1, &tr, &err);
+      for (int f = 0; st == DP_OK && f < 3; f++) {
+        st = dp_traj_frame(tr, 5 * f, states[f], &err);
+      }
+      if (st == DP_OK) {
+        st = dp_traj_commit(tr, &err);
+      } else {
+        dp_traj_abort(tr);
+      }
+      dp_set_allocator(NULL, NULL);
+      ck_assert_msg(fa.live == 0, "allocation %ld failing: %ld blocks leaked", k, fa.live);
+      ok = st == DP_OK;
+      ck_assert_msg(ok || access(pathf, F_OK) != 0, "allocation %ld failing left a file", k);
+    }
+    ck_assert_int_eq(ok, 1);
+    unlink(pathf);
+  }
+  // Bound with every allocation failing in turn.
+  snprintf(json, sizeof json,
+           "{\"terms\": [{\"type\": \"trajectory\", \"file\": \"%s\", "
+           "\"field\": \"shells/cloth/v\", \"components\": [1]},"
+           "{\"type\": \"centroid\", \"soft\": \"jelly\", \"steps\": \"all\", "
+           "\"target\": [0, 0, 0]},"
+           "{\"type\": \"centroid\", \"soft\": \"cloth\", \"target\": [0, 0, 0]}]}",
+           path);
+  alloc_failure_loop(m, json);
+  // A scene without soft bodies.
+  dpModel *pm = test_model();
+  snprintf(json, sizeof json,
+           "{\"terms\": [{\"type\": \"trajectory\", \"file\": \"%s\", "
+           "\"field\": \"softbodies/jelly/x\"}]}",
+           path);
+  parse_bad(pm, json, "unknown soft body 'jelly' (the scene has no soft bodies or shells)", 0, 0);
+  dp_model_free(pm);
+  for (int f = 0; f < 3; f++) {
+    free(states[f]);
+  }
+  unlink(path);
+  unlink(path4);
+  free(th);
+  dp_model_free(m);
+}
+END_TEST
+
+START_TEST(test_soft_errors) {
+  dpModel *m = soft_model();
+  parse_bad(m, "{\"terms\": [\n  {\"type\": \"centroid\", \"soft\": \"jely\", "
+               "\"target\": [0, 0, 0]}\n]}",
+            "term 1: unknown soft body or shell 'jely' (did you mean 'jelly'?)", 2, 32);
+  parse_bad(m, "{\"terms\": [{\"type\": \"centroid\", \"target\": [0, 0, 0]}]}",
+            "term 1: missing 'soft' (the soft body or shell whose centroid counts)", 1, 12);
+  parse_bad(m, "{\"terms\": [{\"type\": \"centroid\", \"soft\": 1, \"target\": [0, 0, 0]}]}",
+            "'soft' must name a soft body or shell (got number)", 0, 0);
+  parse_bad(m, "{\"terms\": [{\"type\": \"centroid\", \"soft\": \"jelly\"}]}",
+            "term 1: missing 'target'", 0, 0);
+  parse_bad(m, "{\"terms\": [{\"type\": \"centroid\", \"soft\": \"jelly\", \"step\": 2, "
+               "\"steps\": [3], \"target\": [0, 0, 0]}]}",
+            "give either 'step' or 'steps', not both", 1, 61);
+  parse_bad(m, "{\"terms\": [{\"type\": \"centroid\", \"soft\": \"jelly\", \"steps\": [3, 3], "
+               "\"target\": [0, 0, 0]}]}",
+            "step 3 is listed twice", 0, 0);
+  parse_bad(m, "{\"terms\": [{\"type\": \"centroid\", \"soft\": \"jelly\", \"steps\": \"final\", "
+               "\"target\": [0, 0, 0]}]}",
+            "'steps' must be \"all\", a list of steps or {\"every\": k} (got final)", 0, 0);
+  parse_bad(m, "{\"terms\": [{\"type\": \"centroid\", \"soft\": \"jelly\", \"step\": 11, "
+               "\"target\": [0, 0, 0]}]}",
+            "step 11 is out of range", 0, 0);
+  parse_bad(m, "{\"terms\": [{\"type\": \"centroid\", \"soft\": \"jelly\", \"target\": [0, 0], "
+               "\"particles\": \"*\"}]}",
+            "key 'particles' does not apply to a 'centroid' term", 0, 0);
+  parse_bad(m, "{\"terms\": [{\"type\": \"centroid\", \"sot\": \"jelly\"}]}",
+            "unknown key 'sot' (did you mean 'soft'?)", 0, 0);
+  parse_bad(m, "{\"terms\": [{\"type\": \"centriod\", \"soft\": \"jelly\"}]}",
+            "unknown term type 'centriod' (did you mean 'centroid'?)", 0, 0);
+  dp_model_free(m);
+  m = test_model();
+  parse_bad(m, "{\"terms\": [{\"type\": \"centroid\", \"soft\": \"jelly\", "
+               "\"target\": [0, 0, 0]}]}",
+            "unknown soft body or shell 'jelly' (the scene has no soft bodies or shells)", 0, 0);
+  dp_model_free(m);
+}
+END_TEST
+
 static void report_max_err(void) {
   if (getenv("DP_TEST_VERBOSE") != NULL) {
     fprintf(stderr, "check_loss: largest gradient-check relative error %.3e\n", g_max_err);
@@ -1400,6 +1773,15 @@ Suite *make_loss_suite(void) {
   tcase_add_test(tc, test_body_trajectory);
   tcase_add_test(tc, test_body_errors);
   tcase_add_test(tc, test_body_alloc_failure);
+  tcase_add_checked_fixture(tc, NULL, report_max_err);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("soft");
+  tcase_add_checked_fixture(tc, obs_setup, obs_teardown);
+  tcase_add_test(tc, test_soft_values);
+  tcase_add_test(tc, test_soft_grads);
+  tcase_add_test(tc, test_soft_trajectory);
+  tcase_add_test(tc, test_soft_errors);
   tcase_add_checked_fixture(tc, NULL, report_max_err);
   suite_add_tcase(s, tc);
 

@@ -1,7 +1,8 @@
 // Tests of the image module (lib/render_*.c): PNG round trips through libpng and read errors,
 // atomic writes, plots checked pixel by pixel against the dpPlotFrame they report (linear and
 // log axes, breaks, dots, automatic and explicit ranges), scene frames checked against the
-// documented world-to-pixel mapping, the raster primitives, and allocation failures.
+// documented world-to-pixel mapping (soft bodies and shells coloured by strain), the raster
+// primitives, and allocation failures.
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -12,7 +13,9 @@
 
 #include "check_suites.h"
 #include "dp/dp.h"
+#include "io_mesh.h"
 #include "render_draw.h"
+#include "render_scene.h"
 #include "testutil.h"
 
 // Series colours and frame colours documented in dp.h.
@@ -1026,6 +1029,256 @@ START_TEST(test_render_bodies) {
 END_TEST
 
 // ---------------------------------------------------------------------------------------------
+// Soft bodies and shells (render_scene.h)
+// ---------------------------------------------------------------------------------------------
+
+#define C_VIRIDIS0 0x440154u   // strain 0
+#define C_VIRIDIS1 0xFDE725u   // strain ≥ DP_RENDER_STRAIN_MAX
+#define C_SOFT_EDGE 0x2F4F6Fu
+
+// A 2 × 1 × 1 m box of two cells along x (dp_mesh_box_tets, 12 tetrahedra; vertices at
+// x ∈ {−1, 0, 1}, y, z ∈ {−0.5, 0.5}) as the soft body "cube". *X receives its rest positions
+// (12 × 3, malloc'ed).
+static dpModel *cube_scene(double **X) {
+  dpError err = {0};
+  dpMesh mesh;
+  const double size[3] = {2, 1, 1};
+  const int res[3] = {2, 1, 1};
+  ck_assert_msg(dp_mesh_box_tets(size, res, &mesh, &err) == DP_OK, "%s", err.message);
+  dpModel *m = dp_model_new();
+  dpSoftDef d = dp_default_soft_def(0);
+  d.nv = mesh.nv;
+  d.rest = mesh.X;
+  d.nelem = mesh.ntet;
+  d.elem = mesh.tet;
+  ck_assert_msg(dp_model_add_soft(m, "cube", &d, &err) == 0, "%s", err.message);
+  ck_assert_msg(dp_model_finalize(m, &err) == DP_OK, "%s", err.message);
+  *X = malloc(3 * (size_t)mesh.nv * sizeof **X);
+  memcpy(*X, mesh.X, 3 * (size_t)mesh.nv * sizeof **X);
+  dp_mesh_free(&mesh);
+  return m;
+}
+
+// Pixels of colour col in the rectangle [x0, x1] × [y0, y1].
+static int count_color(const dpImage *img, int x0, int y0, int x1, int y1, unsigned col) {
+  int n = 0;
+  for (int y = y0; y <= y1; y++) {
+    for (int x = x0; x <= x1; x++) {
+      n += rgb_at(img, x, y) == col;
+    }
+  }
+  return n;
+}
+
+START_TEST(test_render_soft_strain) {
+  double *X = NULL;
+  dpModel *m = cube_scene(&X);
+  ck_assert_int_eq(m->nvert, 12);
+  ck_assert_int_eq(m->ntet, 12);
+  dpError err = {0};
+  size_t n3 = 3 * (size_t)m->nvert;
+  double *sx = malloc(n3 * sizeof *sx);
+  // Strain: 0 at rest and under a rotation; a stretch by 1.1 along x gives E = diag(0.105, 0, 0).
+  memcpy(sx, X, n3 * sizeof *sx);
+  for (int t = 0; t < m->ntet; t++) {
+    ck_assert_double_eq_tol(dp_render_tet_strain(X, sx, m->tet + 4 * t), 0.0, 1e-15);
+  }
+  double ca = cos(0.5), sa = sin(0.5);
+  for (int i = 0; i < m->nvert; i++) {
+    const double *p = X + 3 * i;
+    sx[3 * i] = ca * p[0] + sa * p[2] + 3.0;
+    sx[3 * i + 2] = -sa * p[0] + ca * p[2] - 1.0;
+  }
+  for (int t = 0; t < m->ntet; t++) {
+    ck_assert_double_eq_tol(dp_render_tet_strain(X, sx, m->tet + 4 * t), 0.0, 1e-14);
+  }
+  for (int i = 0; i < m->nvert; i++) {
+    sx[3 * i] = 1.1 * X[3 * i];
+    sx[3 * i + 1] = X[3 * i + 1];
+    sx[3 * i + 2] = X[3 * i + 2];
+  }
+  for (int t = 0; t < m->ntet; t++) {
+    ck_assert_double_eq_tol(dp_render_tet_strain(X, sx, m->tet + 4 * t), 0.105, 1e-14);
+  }
+
+  // The right cell stretched to x = 1.4 (strain 0.48: the top colour), the left one at rest.
+  memcpy(sx, X, n3 * sizeof *sx);
+  for (int i = 0; i < m->nvert; i++) {
+    if (X[3 * i] > 0.5) {
+      sx[3 * i] = 1.4;
+    }
+  }
+  double lo[3], hi[3];
+  dp_render_bounds_soft(m, NULL, NULL, NULL, NULL, sx, 1, lo, hi);
+  const double elo[3] = {-1, -0.5, -0.5}, ehi[3] = {1.4, 0.5, 0.5};
+  for (int k = 0; k < 3; k++) {
+    ck_assert_double_eq(lo[k], elo[k]);
+    ck_assert_double_eq(hi[k], ehi[k]);
+  }
+  const int W = 400, H = 300;
+  dpImage *img = NULL;
+  ck_assert_int_eq(dp_image_new(W, H, &img, &err), DP_OK);
+  ck_assert_msg(dp_render_frame_soft(m, NULL, NULL, NULL, NULL, sx, DP_MESH_STRAIN, 0,
+                                     DP_VIEW_XZ, lo, hi, img, &err) == DP_OK,
+                "%s", err.message);
+  viewMap v = view_map(DP_VIEW_XZ, lo, hi, W, H);
+  // Points of the front face (y = −0.5) away from the cells' diagonals and edges.
+  const struct {
+    double p[3];
+    unsigned want;
+  } px[] = {
+      {{-0.5, 0, 0.3}, C_VIRIDIS0},  {{-0.5, 0, -0.3}, C_VIRIDIS0},
+      {{0.7, 0, 0.3}, C_VIRIDIS1},   {{0.7, 0, -0.3}, C_VIRIDIS1},
+      {{1.55, 0, 0}, 0xFFFFFFu},     {{-0.5, 0, 0.62}, 0xFFFFFFu},
+  };
+  for (size_t k = 0; k < sizeof px / sizeof px[0]; k++) {
+    unsigned c = rgb_at(img, map_col(&v, px[k].p), map_row(&v, px[k].p));
+    ck_assert_msg(c == px[k].want, "(%g, %g): %06x, expected %06x", px[k].p[0], px[k].p[2], c,
+                  px[k].want);
+  }
+  // The outline along the cube's left edge x = −1 is dark.
+  const double left[3] = {-1, 0, 0.2};
+  unsigned e = rgb_at(img, map_col(&v, left), map_row(&v, left));
+  ck_assert_msg((e >> 16) < 0x90 && ((e >> 8) & 0xFF) < 0x90, "outline %06x", e);
+  // The PNG on disk holds the same pixels.
+  tmpDir d;
+  tmpdir_make(&d, "render");
+  char path[256];
+  tmpdir_file(&d, "cube.png", path, sizeof path);
+  ck_assert_msg(dp_image_write_png(img, path, &err) == DP_OK, "%s", err.message);
+  dpImage *back = NULL;
+  ck_assert_int_eq(dp_image_read_png(path, &back, &err), DP_OK);
+  ck_assert_int_eq(back->width, W);
+  ck_assert_int_eq(memcmp(back->rgb, img->rgb, (size_t)W * H * 3), 0);
+  dp_image_free(back);
+  tmpdir_remove(&d);
+
+  // A uniform stretch of 1.1: strain 0.105 → viridis at 0.525, a quarter of the way from
+  // #21918c to #22a884: (33.25, 150.75, 138) → #21978a. The legend then holds the only #fde725.
+  for (int i = 0; i < m->nvert; i++) {
+    sx[3 * i] = 1.1 * X[3 * i];
+  }
+  ck_assert_int_eq(dp_render_frame_soft(m, NULL, NULL, NULL, NULL, sx, DP_MESH_STRAIN, 0,
+                                        DP_VIEW_XZ, lo, hi, img, &err),
+                   DP_OK);
+  const double mid[3] = {-0.55, 0, 0.3};
+  ck_assert_uint_eq(rgb_at(img, map_col(&v, mid), map_row(&v, mid)), 0x21978Au);
+  ck_assert_int_eq(count_color(img, 0, 0, W - 1, H * 3 / 4, C_VIRIDIS1), 0);
+  ck_assert_int_gt(count_color(img, W / 2, H - 40, W - 1, H - 1, C_VIRIDIS1), 0);
+  ck_assert_int_gt(count_color(img, W / 2, H - 40, W - 1, H - 1, C_VIRIDIS0), 0);
+
+  // Edges only: the face is background inside, its edges dark blue-grey; no legend.
+  ck_assert_int_eq(dp_render_frame_soft(m, NULL, NULL, NULL, NULL, sx, DP_MESH_EDGES, 0,
+                                        DP_VIEW_XZ, lo, hi, img, &err),
+                   DP_OK);
+  ck_assert_uint_eq(rgb_at(img, map_col(&v, mid), map_row(&v, mid)), 0xFFFFFFu);
+  const double edge[3] = {-1.1, 0, 0.2};
+  unsigned ce = rgb_at(img, map_col(&v, edge), map_row(&v, edge));
+  ck_assert_msg((ce >> 16) < 0x90 && ((ce >> 8) & 0xFF) < 0x90, "edge %06x", ce);
+  ck_assert_int_eq(count_color(img, W / 2, H - 40, W - 1, H - 1, C_VIRIDIS1), 0);
+  // Seen from above (x-y), the stretched top face.
+  viewMap vxy = view_map(DP_VIEW_XY, lo, hi, W, H);
+  ck_assert_int_eq(dp_render_frame_soft(m, NULL, NULL, NULL, NULL, sx, DP_MESH_STRAIN, 0,
+                                        DP_VIEW_XY, lo, hi, img, &err),
+                   DP_OK);
+  const double top[3] = {-0.55, 0.3, 0};
+  ck_assert_uint_eq(rgb_at(img, map_col(&vxy, top), map_row(&vxy, top)), 0x21978Au);
+
+  // dp_render_frame leaves soft bodies out; without positions dp_render_frame_soft fails.
+  ck_assert_int_eq(dp_render_frame(m, NULL, NULL, NULL, NULL, 0, DP_VIEW_XZ, lo, hi, img, &err),
+                   DP_OK);
+  ck_assert_uint_eq(rgb_at(img, map_col(&v, mid), map_row(&v, mid)), 0xFFFFFFu);
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_render_frame_soft(m, NULL, NULL, NULL, NULL, NULL, DP_MESH_STRAIN, 0,
+                                        DP_VIEW_XZ, lo, hi, img, &err),
+                   DP_ERR_INVALID);
+  ck_assert_ptr_nonnull(strstr(err.message, "no vertex positions"));
+  dp_error_clear(&err);
+  ck_assert_int_eq(dp_render_frame_soft(m, NULL, NULL, NULL, NULL, sx, (dpMeshStyle)5, 0,
+                                        DP_VIEW_XZ, lo, hi, img, &err),
+                   DP_ERR_INVALID);
+  // Allocation failures: every one reported, nothing leaked.
+  int ok = 0;
+  for (long n = 0; n < 100 && !ok; n++) {
+    tu_fail_alloc f = {0, n + 1, 0};
+    dp_set_allocator(tu_failing_alloc, &f);
+    dpStatus st = dp_render_frame_soft(m, NULL, NULL, NULL, NULL, sx, DP_MESH_STRAIN, 0,
+                                       DP_VIEW_XZ, lo, hi, img, &err);
+    dp_set_allocator(NULL, NULL);
+    ck_assert_msg(f.live == 0, "allocation %ld failing: %ld blocks leaked", n, f.live);
+    ck_assert_msg(st == DP_OK || st == DP_ERR_NOMEM, "status %d", (int)st);
+    ok = st == DP_OK;
+  }
+  ck_assert_int_eq(ok, 1);
+  dp_image_free(img);
+  free(sx);
+  free(X);
+  dp_model_free(m);
+}
+END_TEST
+
+// A shell: the unit square at z = 0 as triangles (0 1 2) and (0 2 3), vertex 3 pinned; vertex 1
+// pulled to (1.5, 0, 0) strains the first triangle only.
+START_TEST(test_render_shell) {
+  dpError err = {0};
+  static const double rest[] = {0, 0, 0, 1, 0, 0, 1, 1, 0, 0, 1, 0};
+  static const int tri[] = {0, 1, 2, 0, 2, 3}, pin[] = {3};
+  dpModel *m = dp_model_new();
+  dpSoftDef d = dp_default_soft_def(1);
+  d.nv = 4;
+  d.rest = rest;
+  d.nelem = 2;
+  d.elem = tri;
+  d.npin = 1;
+  d.pin = pin;
+  ck_assert_msg(dp_model_add_soft(m, "flag", &d, &err) == 0, "%s", err.message);
+  ck_assert_msg(dp_model_finalize(m, &err) == DP_OK, "%s", err.message);
+  double sx[12];
+  memcpy(sx, rest, sizeof sx);
+  sx[3] = 1.5;
+  // F = [[1.5, −0.5], [0, 1]]: FᵀF − I = [[1.25, −0.75], [−0.75, 0.25]], norm √2.75 / 2.
+  ck_assert_double_eq_tol(dp_render_tri_strain(rest, sx, tri), sqrt(2.75) / 2, 1e-14);
+  ck_assert_double_eq_tol(dp_render_tri_strain(rest, sx, tri + 3), 0.0, 1e-15);
+  // In-plane rotation and a lift: no strain.
+  double moved[12];
+  for (int i = 0; i < 4; i++) {
+    moved[3 * i] = 0.6 * rest[3 * i] - 0.8 * rest[3 * i + 1];
+    moved[3 * i + 1] = 0.8 * rest[3 * i] + 0.6 * rest[3 * i + 1];
+    moved[3 * i + 2] = 2.0;
+  }
+  ck_assert_double_eq_tol(dp_render_tri_strain(rest, moved, tri), 0.0, 1e-15);
+  double lo[3], hi[3];
+  dp_render_bounds_soft(m, NULL, NULL, NULL, NULL, sx, 1, lo, hi);
+  ck_assert_double_eq(hi[0], 1.5);
+  const int W = 400, H = 300;
+  dpImage *img = NULL;
+  ck_assert_int_eq(dp_image_new(W, H, &img, &err), DP_OK);
+  // Seen from above and from below (a shell has two sides): the same colours.
+  for (int side = 0; side < 2; side++) {
+    if (side == 1) {
+      for (int i = 0; i < 4; i++) {
+        sx[3 * i + 1] = -sx[3 * i + 1];  // mirrored: the triangles now face down
+      }
+      dp_render_bounds_soft(m, NULL, NULL, NULL, NULL, sx, 1, lo, hi);
+    }
+    ck_assert_msg(dp_render_frame_soft(m, NULL, NULL, NULL, NULL, sx, DP_MESH_STRAIN, 0,
+                                       DP_VIEW_XY, lo, hi, img, &err) == DP_OK,
+                  "%s", err.message);
+    viewMap v = view_map(DP_VIEW_XY, lo, hi, W, H);
+    double sy = side ? -1 : 1;
+    const double strained[3] = {0.9, 0.3 * sy, 0}, relaxed[3] = {0.2, 0.7 * sy, 0};
+    const double outside[3] = {1.3, 0.8 * sy, 0}, pinned[3] = {0, sy, 0};
+    ck_assert_uint_eq(rgb_at(img, map_col(&v, strained), map_row(&v, strained)), C_VIRIDIS1);
+    ck_assert_uint_eq(rgb_at(img, map_col(&v, relaxed), map_row(&v, relaxed)), C_VIRIDIS0);
+    ck_assert_uint_eq(rgb_at(img, map_col(&v, outside), map_row(&v, outside)), 0xFFFFFFu);
+    ck_assert_uint_eq(rgb_at(img, map_col(&v, pinned), map_row(&v, pinned)), C_PINNED);
+  }
+  dp_image_free(img);
+  dp_model_free(m);
+}
+END_TEST
+
+// ---------------------------------------------------------------------------------------------
 // Raster primitives (lib/render_draw.h)
 // ---------------------------------------------------------------------------------------------
 
@@ -1119,6 +1372,8 @@ Suite *make_render_suite(void) {
   tcase_add_test(tc, test_render_frame_pixels);
   tcase_add_test(tc, test_render_mixed_model);
   tcase_add_test(tc, test_render_bodies);
+  tcase_add_test(tc, test_render_soft_strain);
+  tcase_add_test(tc, test_render_shell);
   tcase_add_test(tc, test_draw_primitives);
   suite_add_tcase(s, tc);
   return s;

@@ -17,33 +17,8 @@
 extern "C" {
 #include "grad_backend.h"
 }
+#include "cuda_check.cuh"
 #include "kernels.cuh"
-
-// ---- errors -------------------------------------------------------------------------------------
-
-static const char *cuda_base(const char *file) {
-  const char *s = strrchr(file, '/');
-  return s != NULL ? s + 1 : file;
-}
-
-static dpStatus cuda_fail(dpError *err, cudaError_t e, const char *file, int line) {
-  (void)cudaGetLastError();  // clear a non-sticky error so that later launch checks are honest
-  return dp_error_set(err, DP_ERR_CUDA, NULL, 0, 0, "cuda error at %s:%d: %s", cuda_base(file),
-                      line, cudaGetErrorString(e));
-}
-
-// Warp style: every CUDA call checked, the failure named by file and line. Needs `err` in scope.
-#define DP_CUDA_TRY(call)                                   \
-  do {                                                      \
-    cudaError_t e_ = (call);                                \
-    if (e_ != cudaSuccess) {                                \
-      return cuda_fail(err, e_, __FILE__, __LINE__);        \
-    }                                                       \
-  } while (0)
-
-// After a kernel launch: configuration and launch errors (execution errors surface at the next
-// synchronizing call, which is checked too).
-#define DP_CUDA_LAUNCHED() DP_CUDA_TRY(cudaGetLastError())
 
 static unsigned cuda_blocks(size_t n) {
   return (unsigned)((n + DP_CUDA_BLOCK - 1) / DP_CUDA_BLOCK);

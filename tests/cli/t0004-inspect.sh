@@ -1,5 +1,6 @@
-# dp-inspect: summaries (NPZ, scene with bodies, CSV), --compare tolerances and failures, --plot
-# series and their errors, --render frames (particles and bodies), bad usage.
+# dp-inspect: summaries (NPZ, scene with bodies and soft bodies, CSV), --compare tolerances and
+# failures, --plot series and their errors, --render frames (particles, bodies, soft bodies and
+# shells), bad usage.
 . tests/cli/lib.sh
 I=$BIN/dp-inspect
 S=$BIN/dp-simulate
@@ -263,6 +264,70 @@ b.close()
 "
 expect_exit 2 "render bodies without poses" $I --render "$T/arm.yaml" "$T/arm_nopose.npz" --frames "$T/armg"
 expect_grep "no array 'bodies/xquat' in $T/arm_nopose.npz, and the scene $T/arm.yaml has bodies" "$T/err" "missing body poses named"
+
+# Soft bodies and shells: the scene table lists them; a trajectory's soft arrays (written here
+# with numpy, so that nothing depends on stepping) are summarized like any array and drawn as
+# surfaces coloured by strain (--mesh strain, the default) or as edges (--mesh edges).
+cat >"$T/soft.yaml" <<'EOF'
+name: soft
+dt: 0.01
+steps: 10
+softbodies:
+  jelly:
+    mesh: {box: {size: [0.4, 0.2, 0.2], resolution: [2, 1, 1]}}
+    material: corotated
+    youngs_modulus: 2.0e4
+    density: 500
+    pinned: [0]
+shells:
+  flag:
+    mesh: {grid: {size: [0.5, 0.5], resolution: [1, 1]}}
+    position: [1, 0, 0.3]
+EOF
+expect_exit 0 "scene table with soft bodies" $I "$T/soft.yaml"
+expect_grep "0 colliders; 1 soft body, 1 shell (16 vertices)" "$T/out" "soft bodies in the header"
+expect_grep_re "^  jelly  *soft body  *12  *12 tetrahedra  *corotated  *20000  *0\.3  *500 kg/m^3  *1$" "$T/out" "soft body row"
+expect_grep_re "^  flag  *shell  *4  *2 triangles  *stvk (membrane)  *1000000  *0\.3  *0\.2 kg/m^2  *0$" "$T/out" "shell row"
+expect_exit 0 "scene --json with soft bodies" $I "$T/soft.yaml" --json
+if $PY -c "
+import json
+d = json.load(open('$T/out'))
+s = {x['name']: x for x in d['softbodies']}
+assert d['soft_vertices'] == 16
+assert s['jelly'] == {'name': 'jelly', 'kind': 'softbody', 'vertices': 12, 'tetrahedra': 12, 'material': 'corotated', 'youngs_modulus': 20000, 'poisson_ratio': 0.3, 'density': 500, 'pins': 1}, s
+assert s['flag']['kind'] == 'shell' and s['flag']['triangles'] == 2 and s['flag']['thickness'] > 0
+" 2>"$T/py"; then ok "scene json with soft bodies"; else nok "scene json with soft bodies: $(cat "$T/py")"; fi
+# Frame 0 at rest, frame 1 with the jelly stretched 1.5 times along x (the documented vertex
+# order of the generated box and grid).
+$PY -c "
+import numpy as np
+i, j, k = np.meshgrid(range(3), range(2), range(2), indexing='ij')
+order = np.argsort((i + 3 * (j + 2 * k)).ravel())
+X = np.stack([-0.2 + 0.2 * i, -0.1 + 0.2 * j, -0.1 + 0.2 * k], -1).reshape(-1, 3)[order]
+G = np.array([[0.75, -0.25, 0.3], [1.25, -0.25, 0.3], [0.75, 0.25, 0.3], [1.25, 0.25, 0.3]])
+jx = np.stack([X, X * [1.5, 1, 1]])
+common = {'time': np.array([0, 0.1]), 'particles/x': np.zeros((2, 0, 3))}
+np.savez('$T/soft.npz', **common, **{'softbodies/jelly/x': jx, 'shells/flag/x': np.stack([G, G])})
+np.savez('$T/soft_short.npz', **common,
+         **{'softbodies/jelly/x': jx[:, :5], 'shells/flag/x': np.stack([G, G])})
+np.savez('$T/soft_none.npz', **common, **{'softbodies/jelly/x': jx})
+"
+expect_exit 0 "npz summary with soft arrays" $I "$T/soft.npz"
+expect_grep_re "^  softbodies/jelly/x  *<f8  *(2, 12, 3)" "$T/out" "summary lists softbodies/jelly/x"
+expect_exit 0 "render soft bodies by strain" $I --render "$T/soft.yaml" "$T/soft.npz" --frames "$T/softf" --size 240x180
+is_png "$T/softf/frame_00001.png" 240 180 "soft frame PNG"
+cmp -s "$T/softf/frame_00000.png" "$T/softf/frame_00001.png" && nok "the stretched frame looks like the rest frame" || ok "the stretched frame differs"
+expect_exit 0 "render soft bodies as edges" $I --render "$T/soft.yaml" "$T/soft.npz" --frames "$T/softe" --size 240x180 --mesh edges --json
+expect_grep '"mesh":	"edges"' "$T/out" "render json names the mesh style"
+cmp -s "$T/softf/frame_00001.png" "$T/softe/frame_00001.png" && nok "edges look like strain" || ok "edges differ from strain"
+expect_exit 2 "render soft bodies with too few vertices" $I --render "$T/soft.yaml" "$T/soft_short.npz" --frames "$T/softg"
+expect_grep "'softbodies/jelly/x' in $T/soft_short.npz has shape (2, 5, 3), expected (2, 12, 3)" "$T/err" "wrong soft shape named"
+expect_exit 2 "render a shell missing from the trajectory" $I --render "$T/soft.yaml" "$T/soft_none.npz" --frames "$T/softg"
+expect_grep "no array 'shells/flag/x' in $T/soft_none.npz, and the scene $T/soft.yaml has the shell 'flag'" "$T/err" "missing shell named"
+expect_exit 2 "bad --mesh" $I --render "$T/soft.yaml" "$T/soft.npz" --frames "$T/softg" --mesh faces
+expect_grep "unknown style 'faces' (use strain or edges)" "$T/err" "bad --mesh named"
+expect_exit 2 "--mesh without --render" $I "$T/soft.npz" --mesh edges
+expect_grep "option '--mesh' only applies to --render" "$T/err" "misplaced --mesh named"
 
 # --get: values for scripts (sweeps), exact to the last bit.
 expect_exit 0 "get one element by particle name" $I "$T/p.npz" --get 'particles/x[-1,ball,0]' --get 'time[-1]'

@@ -20,7 +20,7 @@ n=$(grep -c "dp-simulate" "$T/out")
 
 # Regression: the goldens match this build; a perturbed golden is caught (exit 1, named).
 expect_exit 0 "regress passes" env REGRESS_OUT="$T/reg" sh scripts/regress.sh "$BIN"
-expect_grep "regress: 21 checked, 0 failed" "$T/out" "regress summary"
+expect_grep "regress: 28 checked, 0 failed" "$T/out" "regress summary"
 mkdir -p "$T/g"
 cp tests/golden/projectile.npz "$T/g/"
 $PY -c "

@@ -1111,9 +1111,10 @@ dpStatus dp_cuda_available(char *why, size_t n);
 // loops of phys_fem.c to round-off (~1e-12 relative), not bit for bit, and the order of the
 // additions at a vertex varies from run to run. Device buffers are allocated and freed within
 // each call (nothing is kept between calls). Pinned vertices are treated like the others.
-// Common arguments: m: a finalized model (no soft body: nothing to do, DP_OK); theta: θ of m
-// (ntheta), or NULL for m->theta0; x, v, dx, f_bar: nvert × 3 host arrays over the soft
-// vertices (positions in m, velocities in m/s, a displacement in m, a force adjoint in 1/N).
+// Common arguments: m: a finalized model (without soft bodies a usable device gives DP_OK and
+// nothing to do); theta: θ of m (ntheta), or NULL for m->theta0; x, v, dx, f_bar: nvert × 3
+// host arrays over the soft vertices (positions in m, velocities in m/s, a displacement in m,
+// the adjoint of the forces).
 // Errors: DP_ERR_NO_CUDA when built without nvcc or no usable device is present (the message
 // says which); DP_ERR_CUDA when a CUDA call fails (the message names file and line);
 // DP_ERR_NOMEM.
