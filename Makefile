@@ -119,7 +119,8 @@ regress-update: all
 include scripts/tasks.mk
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/bench_dp $(BUILD)/bench/bench_rb
+	$(Q)$(MAKE) --no-print-directory all $(BUILD)/bench/bench_dp $(BUILD)/bench/bench_rb \
+	  $(BUILD)/bench/bench_fem
 	$(Q)sh scripts/bench.sh $(BUILD)
 
 $(BUILD)/bench/%: $(BUILD)/obj/scripts/%.o $(LIBDP)
