@@ -162,83 +162,16 @@ static void add_shell(dpModel *m, const char *name, int n, double size, double z
 
 // ---- rollouts with a linear loss --------------------------------------------------------------
 
-typedef struct {
-  const dpModel *m;
-  dpData *d;
-  double *s, *wT, *wM, *lam, *lam2;
-} Roll;
-
-static void roll_init(Roll *r, const dpModel *m, uint64_t seed) {
-  size_t ns = dp_model_nstate(m);
-  r->m = m;
-  r->d = dp_data_new(m, 1);
-  r->s = calloc((size_t)(m->steps + 1) * ns, sizeof(double));
-  r->wT = calloc(ns, sizeof(double));
-  r->wM = calloc(ns, sizeof(double));
-  r->lam = calloc(ns, sizeof(double));
-  r->lam2 = calloc(ns, sizeof(double));
-  tu_rng g = {seed};
-  for (size_t k = 0; k < ns; k++) {
-    r->wT[k] = tu_uniform(&g, -1, 1);
-    r->wM[k] = tu_uniform(&g, -1, 1);
-  }
-}
-
-static void roll_free(Roll *r) {
-  dp_data_free(r->d);
-  free(r->s);
-  free(r->wT);
-  free(r->wM);
-  free(r->lam);
-  free(r->lam2);
-}
-
-static double roll_value(Roll *r, const double *theta) {
-  const dpModel *m = r->m;
-  size_t ns = dp_model_nstate(m);
-  int T = m->steps, M = T / 2;
-  dp_initial_state(m, theta, r->s);
-  for (int t = 0; t < T; t++) {
-    dp_step(m, theta, r->d, t, r->s + (size_t)t * ns, r->s + (size_t)(t + 1) * ns);
-  }
-  double L = 0;
-  for (size_t k = 0; k < ns; k++) {
-    L += r->wT[k] * r->s[(size_t)T * ns + k] + r->wM[k] * r->s[(size_t)M * ns + k];
-  }
-  return L;
-}
-
-static void roll_grad(Roll *r, const double *theta, double *theta_bar) {
-  const dpModel *m = r->m;
-  size_t ns = dp_model_nstate(m);
-  int T = m->steps, M = T / 2;
-  roll_value(r, theta);
-  memset(theta_bar, 0, m->ntheta * sizeof *theta_bar);
-  memcpy(r->lam, r->wT, ns * sizeof *r->lam);
-  for (int t = T - 1; t >= 0; t--) {
-    memset(r->lam2, 0, ns * sizeof *r->lam2);
-    adj_dp_step(m, theta, r->d, t, r->s + (size_t)t * ns, r->s + (size_t)(t + 1) * ns, theta_bar,
-                r->lam2, r->lam);
-    if (t == M) {
-      for (size_t k = 0; k < ns; k++) {
-        r->lam2[k] += r->wM[k];
-      }
-    }
-    memcpy(r->lam, r->lam2, ns * sizeof *r->lam);
-  }
-  adj_dp_initial_state(m, theta, theta_bar, r->lam);
-}
-
 // Check every component of the entries matching pattern against central differences (at most
 // `every`-th component of long entries, to bound the cost). Returns the worst relative error.
 static double check_grad(const dpModel *m, const char *pattern, uint64_t seed, double tol,
                          int every) {
-  Roll r;
-  roll_init(&r, m, seed);
+  tu_roll r;
+  tu_roll_init(&r, m, seed);
   double *th = malloc(m->ntheta * sizeof *th);
   double *g = malloc(m->ntheta * sizeof *g);
   memcpy(th, m->theta0, m->ntheta * sizeof *th);
-  roll_grad(&r, th, g);
+  tu_roll_grad(&r, th, g);
   int checked = 0;
   double worst = 0;
   for (size_t e = 0; e < m->nparam; e++) {
@@ -255,9 +188,9 @@ static double check_grad(const dpModel *m, const char *pattern, uint64_t seed, d
       }
       double h = 1e-6 * fmax(fabs(x), 1e-2);
       th[i] = x + h;
-      double lp = roll_value(&r, th);
+      double lp = tu_roll_value(&r, th);
       th[i] = x - h;
-      double lm = roll_value(&r, th);
+      double lm = tu_roll_value(&r, th);
       th[i] = x;
       double fd = (lp - lm) / (2 * h);
       double floor_ = 1e-9 * (1 + fabs(lp)) / h * 1e-3;
@@ -272,7 +205,7 @@ static double check_grad(const dpModel *m, const char *pattern, uint64_t seed, d
   ck_assert_msg(checked > 0, "no parameter matches %s", pattern);
   free(th);
   free(g);
-  roll_free(&r);
+  tu_roll_free(&r);
   return worst;
 }
 
@@ -354,14 +287,14 @@ START_TEST(test_implicit_vs_unrolled) {
   add_solid(m, "cube", DP_MATERIAL_NEOHOOKEAN, res, size, c, 0, 1);
   finalize(m);
   size_t ns = dp_model_nstate(m);
-  Roll r;
-  roll_init(&r, m, 5);
+  tu_roll r;
+  tu_roll_init(&r, m, 5);
   memset(r.wM, 0, ns * sizeof *r.wM);
   double *th = malloc(m->ntheta * sizeof *th);
   double *g = malloc(m->ntheta * sizeof *g);
   memcpy(th, m->theta0, m->ntheta * sizeof *th);
   dpModel *mm = (dpModel *)m;
-  roll_grad(&r, th, g);
+  tu_roll_grad(&r, th, g);
   const char *names[] = {"softbodies.cube.youngs_modulus", "softbodies.cube.poisson_ratio",
                          "softbodies.cube.density"};
   for (int q = 0; q < 3; q++) {
@@ -375,9 +308,9 @@ START_TEST(test_implicit_vs_unrolled) {
       mm->newton_max_iter = k;
       mm->newton_tol = 1e-300;  // exactly k iterations (unless Φ stops decreasing)
       th[i] = x + h;
-      double lp = roll_value(&r, th);
+      double lp = tu_roll_value(&r, th);
       th[i] = x - h;
-      double lm = roll_value(&r, th);
+      double lm = tu_roll_value(&r, th);
       th[i] = x;
       double unrolled = (lp - lm) / (2 * h);
       double rel = tu_relerr(unrolled, g[i], 1e-12);
@@ -397,7 +330,7 @@ START_TEST(test_implicit_vs_unrolled) {
   }
   free(th);
   free(g);
-  roll_free(&r);
+  tu_roll_free(&r);
   dp_model_free(m);
 }
 END_TEST

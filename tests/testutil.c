@@ -143,3 +143,66 @@ void tmpdir_remove(tmpDir *d) {
   closedir(dir);
   rmdir(d->path);
 }
+
+// ---- rollouts with a linear loss ----
+
+void tu_roll_init(tu_roll *r, const dpModel *m, uint64_t seed) {
+  size_t ns = dp_model_nstate(m);
+  r->m = m;
+  r->d = dp_data_new(m, 1);
+  r->s = calloc((size_t)(m->steps + 1) * ns, sizeof(double));
+  r->wT = calloc(ns, sizeof(double));
+  r->wM = calloc(ns, sizeof(double));
+  r->lam = calloc(ns, sizeof(double));
+  r->lam2 = calloc(ns, sizeof(double));
+  tu_rng g = {seed};
+  for (size_t k = 0; k < ns; k++) {
+    r->wT[k] = tu_uniform(&g, -1, 1);
+    r->wM[k] = tu_uniform(&g, -1, 1);
+  }
+}
+
+void tu_roll_free(tu_roll *r) {
+  dp_data_free(r->d);
+  free(r->s);
+  free(r->wT);
+  free(r->wM);
+  free(r->lam);
+  free(r->lam2);
+}
+
+double tu_roll_value(tu_roll *r, const double *theta) {
+  const dpModel *m = r->m;
+  size_t ns = dp_model_nstate(m);
+  int T = m->steps, M = T / 2;
+  dp_initial_state(m, theta, r->s);
+  for (int t = 0; t < T; t++) {
+    dp_step(m, theta, r->d, t, r->s + (size_t)t * ns, r->s + (size_t)(t + 1) * ns);
+  }
+  double L = 0;
+  for (size_t k = 0; k < ns; k++) {
+    L += r->wT[k] * r->s[(size_t)T * ns + k] + r->wM[k] * r->s[(size_t)M * ns + k];
+  }
+  return L;
+}
+
+void tu_roll_grad(tu_roll *r, const double *theta, double *theta_bar) {
+  const dpModel *m = r->m;
+  size_t ns = dp_model_nstate(m);
+  int T = m->steps, M = T / 2;
+  tu_roll_value(r, theta);
+  memset(theta_bar, 0, m->ntheta * sizeof *theta_bar);
+  memcpy(r->lam, r->wT, ns * sizeof *r->lam);
+  for (int t = T - 1; t >= 0; t--) {
+    memset(r->lam2, 0, ns * sizeof *r->lam2);
+    adj_dp_step(m, theta, r->d, t, r->s + (size_t)t * ns, r->s + (size_t)(t + 1) * ns, theta_bar,
+                r->lam2, r->lam);
+    if (t == M) {
+      for (size_t k = 0; k < ns; k++) {
+        r->lam2[k] += r->wM[k];
+      }
+    }
+    memcpy(r->lam, r->lam2, ns * sizeof *r->lam);
+  }
+  adj_dp_initial_state(m, theta, theta_bar, r->lam);
+}

@@ -67,4 +67,19 @@ int tmpdir_count(const tmpDir *d, char *last, size_t cap);
 // Remove the files in it, then the directory.
 void tmpdir_remove(tmpDir *d);
 
+// A rollout of a model with the loss L = w_T · s_T + w_M · s_M (M = T/2), seeded random weights
+// over the whole state: tu_roll_value runs it forward at θ, tu_roll_grad fills θ̄ (ntheta) by the
+// discrete adjoint (adj_dp_step, adj_dp_initial_state). For whole-rollout gradient checks.
+typedef struct {
+  const dpModel *m;
+  dpData *d;
+  double *s;      // (T + 1) × ns
+  double *wT, *wM;
+  double *lam, *lam2;
+} tu_roll;
+void tu_roll_init(tu_roll *r, const dpModel *m, uint64_t seed);
+void tu_roll_free(tu_roll *r);
+double tu_roll_value(tu_roll *r, const double *theta);
+void tu_roll_grad(tu_roll *r, const double *theta, double *theta_bar);
+
 #endif
